@@ -1,0 +1,132 @@
+//! Entry points shared by the fuzz targets in `fuzz/` and by the test that replays their seed
+//! corpora under plain `cargo test`. Each takes arbitrary bytes and must never panic; the
+//! assertions inside check invariants that hold for every input.
+
+use crate::detect::{Detector, DetectorConfig, TokenFlag, Verdict};
+use crate::key::{KeyFile, SecretKey};
+use crate::sampling::{Sampler, SamplingConfig};
+use crate::scheme::{Kgw, KgwParams};
+
+/// Parses bytes as a key file.
+pub fn key_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(k) = KeyFile::from_json(text) {
+            // A file that parses must round-trip to an equal key.
+            let again = KeyFile::from_json(&k.to_json_dangerous());
+            assert!(again.is_ok_and(|a| a.secret.bytes() == k.secret.bytes() && a.scheme == k.scheme));
+        }
+    }
+}
+
+fn check_detection(det: &Detector, ids: &[u32]) {
+    if let Ok(r) = det.detect(ids) {
+        assert_eq!(r.flags.len(), ids.len());
+        assert!(r.green <= r.scored && r.scored <= r.tokens);
+        let scored = r
+            .flags
+            .iter()
+            .filter(|f| matches!(f, TokenFlag::Green | TokenFlag::Red))
+            .count();
+        assert_eq!(scored, r.scored);
+        assert!(r.log10_p_value <= 0.0 && !r.log10_p_value.is_nan());
+        assert!((0.0..=1.0).contains(&r.p_value));
+        if r.scored < det.config().min_scored {
+            assert_eq!(r.verdict, Verdict::Insufficient);
+        }
+    }
+}
+
+/// Interprets bytes as little-endian u32 token ids (first byte picks the context width and
+/// dedup) and detects them against a fixed key with a 50 000-token vocabulary.
+pub fn detect_ids(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(params) = KgwParams::new(0.25, 2.0, usize::from(first % 9)) else {
+        return;
+    };
+    let config = DetectorConfig {
+        dedup: first & 0x80 == 0,
+        ..DetectorConfig::default()
+    };
+    let Ok(det) = Detector::new(&SecretKey::from_bytes([0x42; 32]), params, 50_000, config) else {
+        return;
+    };
+    let ids: Vec<u32> = rest
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % 60_000)
+        .collect();
+    check_detection(&det, &ids);
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(ids) = crate::detect::parse_token_ids(text) {
+            check_detection(&det, &ids);
+        }
+    }
+}
+
+/// Tokenizes bytes (lossily decoded as UTF-8) with `cl100k_base` and detects them.
+#[cfg(feature = "tiktoken")]
+pub fn detect_text(data: &[u8]) {
+    use std::sync::OnceLock;
+    static TOK: OnceLock<Option<Box<dyn crate::text::Tokenizer>>> = OnceLock::new();
+    let Some(tok) = TOK.get_or_init(|| crate::text::TokenizerSpec::parse("cl100k_base").load().ok())
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(data);
+    let Ok(ids) = tok.encode(&text) else { return };
+    let Ok(det) = Detector::new(
+        &SecretKey::from_bytes([0x17; 32]),
+        KgwParams::default(),
+        tok.vocab_size(),
+        DetectorConfig::default(),
+    ) else {
+        return;
+    };
+    check_detection(&det, &ids);
+}
+
+/// Reads parameters from bytes, validates them, and when valid biases and samples logits that
+/// may hold NaN and infinities.
+pub fn params(data: &[u8]) {
+    let mut it = data.chunks_exact(8).map(|c| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        f64::from_le_bytes(b)
+    });
+    let mut next = || it.next().unwrap_or(0.5);
+    let (gamma, delta, context, alpha) = (next(), next(), next(), next());
+    let (temperature, top_k, top_p) = (next(), next(), next());
+    let context = if context.is_finite() { context.abs() as usize } else { usize::MAX };
+    let det_cfg = DetectorConfig { alpha, ..DetectorConfig::default() };
+    let _ = det_cfg.validate();
+    let Ok(params) = KgwParams::new(gamma, delta, context) else {
+        return;
+    };
+    assert!(params.gamma() > 0.0 && params.gamma() < 1.0);
+    let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), params);
+    let mut logits: Vec<f32> = data.iter().map(|&b| f32::from(b) - 128.0).collect();
+    if let Some(l) = logits.get_mut(3) {
+        *l = f32::NAN;
+    }
+    let before = logits.clone();
+    if kgw.bias(&[1, 2, 3, 4, 5, 6, 7, 8], &mut logits).is_ok() {
+        for (a, b) in before.iter().zip(&logits) {
+            assert!(a.to_bits() == b.to_bits() || (b - a - params.delta()).abs() < 1e-3 || a.is_nan());
+        }
+    }
+    let cfg = SamplingConfig {
+        temperature: temperature as f32,
+        top_k: if top_k.is_finite() { top_k.abs() as usize } else { 0 },
+        top_p: top_p as f32,
+    };
+    if let Ok(mut s) = Sampler::new(cfg) {
+        let _ = s.sample(&logits, 0.5);
+        if let Some(l) = logits.get_mut(3) {
+            *l = 0.0;
+        }
+        if let Ok(tok) = s.sample(&logits, 0.25) {
+            assert!((tok as usize) < logits.len());
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Key files: JSON holding a format version, the public key id, the scheme parameters, the
+//! tokenizer and the secret.
+//!
+//! ```json
+//! {
+//!   "format": "provmark-key",
+//!   "version": 1,
+//!   "key_id": "pm1-…",
+//!   "scheme": {"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2},
+//!   "tokenizer": {"type": "tiktoken", "name": "o200k_base"},
+//!   "secret": "64 hex digits"
+//! }
+//! ```
+//!
+//! Files are created with mode 0600 and never overwritten. Loading checks that the key id
+//! matches the secret (a corrupted or hand-edited file is caught) and warns when group or others
+//! may read the file.
+
+use super::{KeyId, SecretKey};
+use crate::scheme::{Kgw, SchemeConfig};
+pub use crate::text::TokenizerSpec;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// The `format` field of key files.
+const KEY_FORMAT: &str = "provmark-key";
+/// The key-file format version this code writes and reads.
+const KEY_VERSION: u32 = 1;
+/// Key files larger than this are rejected unread (a key file is a few hundred bytes).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// A watermark key: the secret with the scheme and tokenizer it is used with.
+#[derive(Clone, Debug)]
+pub struct KeyFile {
+    /// The secret.
+    pub secret: SecretKey,
+    /// The scheme and its parameters.
+    pub scheme: SchemeConfig,
+    /// The tokenizer the watermark is embedded with.
+    pub tokenizer: TokenizerSpec,
+}
+
+/// A key file and the warnings raised while loading it (for example loose permissions).
+#[derive(Debug)]
+pub struct LoadedKeyFile {
+    /// The key.
+    pub key: KeyFile,
+    /// Human-readable warnings; never contain secret material.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Repr {
+    format: String,
+    version: u32,
+    key_id: KeyId,
+    scheme: SchemeConfig,
+    tokenizer: TokenizerSpec,
+    secret: String,
+}
+
+impl KeyFile {
+    /// The public key id.
+    pub fn key_id(&self) -> KeyId {
+        self.secret.key_id()
+    }
+
+    /// The KGW scheme keyed with this secret.
+    pub fn kgw(&self) -> Kgw {
+        match &self.scheme {
+            SchemeConfig::Kgw { params, .. } => Kgw::new(&self.secret, *params),
+        }
+    }
+
+    /// Parses key-file JSON.
+    ///
+    /// # Errors
+    /// [`Error::KeyFormat`] for malformed JSON, an unknown format or version, a malformed secret,
+    /// or a key id that does not match the secret. Messages never contain the secret.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let mut repr: Repr = serde_json::from_str(text).map_err(|e| {
+            Error::KeyFormat(format!(
+                "{} at line {} column {}",
+                describe_json_error(&e),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let secret_hex = Zeroizing::new(std::mem::take(&mut repr.secret));
+        if repr.format != KEY_FORMAT {
+            return Err(Error::KeyFormat(format!(
+                "format is {:?}, expected {KEY_FORMAT:?}",
+                repr.format
+            )));
+        }
+        if repr.version != KEY_VERSION {
+            return Err(Error::KeyFormat(format!(
+                "version {} is not supported (this provmark reads version {KEY_VERSION})",
+                repr.version
+            )));
+        }
+        let secret = SecretKey::from_hex(&secret_hex)?;
+        if secret.key_id() != repr.key_id {
+            return Err(Error::KeyFormat(format!(
+                "key_id {} does not match the secret (file corrupted or edited)",
+                repr.key_id
+            )));
+        }
+        Ok(KeyFile {
+            secret,
+            scheme: repr.scheme,
+            tokenizer: repr.tokenizer,
+        })
+    }
+
+    /// Serialises to key-file JSON, secret included: handle the result as the secret.
+    pub fn to_json_dangerous(&self) -> Zeroizing<String> {
+        let repr = Repr {
+            format: KEY_FORMAT.into(),
+            version: KEY_VERSION,
+            key_id: self.key_id(),
+            scheme: self.scheme.clone(),
+            tokenizer: self.tokenizer.clone(),
+            secret: self.secret.to_hex_dangerous().to_string(),
+        };
+        let mut out = Zeroizing::new(serde_json::to_string_pretty(&repr).unwrap_or_default());
+        let mut secret = repr.secret;
+        zeroize::Zeroize::zeroize(&mut secret);
+        out.push('\n');
+        out
+    }
+
+    /// Writes a new key file with mode 0600.
+    ///
+    /// # Errors
+    /// [`Error::WouldOverwrite`] if `path` exists; [`Error::Io`] otherwise.
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        write_private(path, self.to_json_dangerous().as_bytes())
+    }
+
+    /// Reads and validates a key file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be read, [`Error::KeyFormat`] if it is malformed.
+    pub fn load(path: &Path) -> Result<LoadedKeyFile> {
+        let (text, warnings) = read_private(path)?;
+        let key = KeyFile::from_json(&text).map_err(|e| match e {
+            Error::KeyFormat(m) => Error::KeyFormat(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+        Ok(LoadedKeyFile { key, warnings })
+    }
+}
+
+/// serde_json's message without any quoted input values (which could be secret).
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "I/O error".into(),
+        Category::Syntax => "not valid JSON".into(),
+        Category::Eof => "unexpected end of file".into(),
+        Category::Data => {
+            let msg = e.to_string();
+            // Keep messages about fields (which name keys, not values); drop the rest.
+            if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+                msg.split(" at line").next().unwrap_or("bad value").to_string()
+            } else {
+                "a field has the wrong type or value".into()
+            }
+        }
+    }
+}
+
+/// Creates `path` with owner-only permissions and writes `bytes`; never overwrites.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::WouldOverwrite(path.to_path_buf())
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Reads a small secret-bearing file, warning when group or others can read it.
+pub(crate) fn read_private(path: &Path) -> Result<(Zeroizing<String>, Vec<String>)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            warnings.push(format!(
+                "{} is readable by group or others (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(Error::KeyFormat(format!(
+            "{}: {} bytes is too large for a key file",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut text = Zeroizing::new(String::new());
+    f.take(MAX_KEY_FILE)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    Ok((text, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prf::PrfVersion;
+    use crate::scheme::KgwParams;
+
+    fn sample() -> KeyFile {
+        KeyFile {
+            secret: SecretKey::from_bytes([5; 32]),
+            scheme: SchemeConfig::Kgw {
+                prf: PrfVersion::V1,
+                params: KgwParams::default(),
+            },
+            tokenizer: TokenizerSpec::default(),
+        }
+    }
+
+    #[test]
+    fn json_round_trip_exact() {
+        let k = sample();
+        let json = k.to_json_dangerous();
+        let back = KeyFile::from_json(&json).unwrap();
+        assert_eq!(back.secret.bytes(), k.secret.bytes());
+        assert_eq!(back.scheme, k.scheme);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["scheme"],
+            serde_json::json!({"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2})
+        );
+        assert_eq!(v["tokenizer"], serde_json::json!({"type": "tiktoken", "name": "o200k_base"}));
+        assert_eq!(v["format"], "provmark-key");
+        assert_eq!(v["version"], 1);
+    }
+
+    #[test]
+    fn malformed_files_are_typed_errors_without_secret() {
+        let k = sample();
+        let json = k.to_json_dangerous().to_string();
+        let hex = k.secret.to_hex_dangerous().to_string();
+        let cases = [
+            json.replace("provmark-key", "other"),
+            json.replace("\"version\": 1", "\"version\": 2"),
+            json.replace(&hex, &"0".repeat(64)),
+            json.replace(&hex, "xyz"),
+            json.replace("\"gamma\": 0.25", "\"gamma\": 1.5"),
+            json.replace("\"context\": 2", "\"context\": 9"),
+            json.replace("\"secret\"", "\"secrte\""),
+            json.replace(&format!("\"{hex}\""), &format!("[\"{hex}\"]")),
+            json[..json.len() / 2].to_string(),
+            String::new(),
+        ];
+        for c in cases {
+            let err = KeyFile::from_json(&c).unwrap_err();
+            assert!(matches!(err, Error::KeyFormat(_)), "{err:?}");
+            assert!(!err.to_string().contains(&hex[..16]), "secret leaked: {err}");
+        }
+    }
+}
