@@ -141,8 +141,9 @@ fn unit(h: u64) -> f32 {
 
 /// A standard Gumbel value from 64 random bits: `-ln(-ln u)`, `u` in (0, 1).
 fn gumbel(h: u64) -> f32 {
-    let u = ((h >> 40) as f32 + 0.5) / (1u64 << 24) as f32;
-    -(-u.ln()).ln()
+    // 53 random bits in f64, offset by half a step: strictly inside (0, 1), so finite.
+    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    -(-u.ln()).ln() as f32
 }
 
 #[cfg(test)]

@@ -1,0 +1,65 @@
+//! `provmark keygen` and `provmark key-id`.
+
+use super::{CliResult, Context, load_key, out};
+use clap::Args;
+use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::prf::PrfVersion;
+use provmark::scheme::{KgwParams, SchemeConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the key file (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Fraction of the vocabulary in each green list (rounded to a multiple of 1/256).
+    #[arg(long, default_value_t = 0.25)]
+    gamma: f64,
+    /// Logit bias added to green tokens.
+    #[arg(long, default_value_t = 2.0)]
+    delta: f64,
+    /// Context width h: how many preceding tokens seed the green list (0..=8).
+    #[arg(long, default_value_t = 2)]
+    context: usize,
+    /// Tokenizer: o200k_base, cl100k_base, or a path to a Hugging Face tokenizer.json.
+    #[arg(long, default_value = "o200k_base")]
+    tokenizer: String,
+}
+
+pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
+    let params = KgwParams::new(a.gamma, a.delta, a.context)?;
+    if params.gamma() != a.gamma {
+        eprintln!(
+            "provmark: note: gamma {} rounded to {} (green lists use a 1/256 grid)",
+            a.gamma,
+            params.gamma()
+        );
+    }
+    let tokenizer = TokenizerSpec::parse(&a.tokenizer);
+    // Load it once so a key is never made for a tokenizer that cannot be used.
+    tokenizer.load().context(format!("tokenizer {tokenizer}"))?;
+    let key = KeyFile {
+        secret: SecretKey::generate()?,
+        scheme: SchemeConfig::Kgw {
+            prf: PrfVersion::V1,
+            params,
+        },
+        tokenizer,
+    };
+    key.write_new(&a.out)?;
+    out(format_args!("{} {}", key.key_id(), a.out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct KeyIdArgs {
+    /// The key file.
+    key: PathBuf,
+}
+
+pub fn key_id(a: KeyIdArgs) -> CliResult<ExitCode> {
+    let key = load_key(&a.key)?;
+    out(key.key_id())?;
+    Ok(ExitCode::SUCCESS)
+}
