@@ -1,1 +1,146 @@
+//! The built `provmark` binary, run as a user would.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_provmark"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("provmark-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn keygen(dir: &Path, extra: &[&str]) -> PathBuf {
+    let key = dir.join("k.json");
+    let mut args = vec!["keygen", "--out", key.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    key
+}
+
+#[test]
+fn keygen_generate_detect_round_trip() {
+    let dir = tmpdir("round");
+    let key = keygen(&dir, &["--tokenizer", "cl100k_base"]);
+    let ks = key.to_str().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let content = std::fs::read_to_string(&key).unwrap();
+    let id = stdout(&run(&["key-id", ks])).trim().to_string();
+    assert!(id.starts_with("pm1-") && content.contains(&id));
+
+    // Never overwritten.
+    let again = run(&["keygen", "--out", ks]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), content);
+
+    let wm = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "1"]);
+    assert!(wm.status.success(), "{}", stderr(&wm));
+    let plain = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "1", "--no-watermark"]);
+    let ids = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "2", "--output-ids"]);
+    std::fs::write(dir.join("wm.txt"), &wm.stdout).unwrap();
+    std::fs::write(dir.join("plain.txt"), &plain.stdout).unwrap();
+    std::fs::write(dir.join("ids.json"), &ids.stdout).unwrap();
+    assert!(stdout(&ids).trim_start().starts_with('['));
+
+    let o = run(&["detect", "--key", ks, "--json", dir.join("wm.txt").to_str().unwrap(), dir.join("plain.txt").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let fields: Vec<&str> = lines[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = vec!["input", "scheme", "key_id", "tokens", "scored", "green", "gamma", "z_score", "p_value", "log10_p_value", "verdict"];
+    want.sort();
+    let mut got = fields.clone();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(lines[0]["verdict"], "watermarked");
+    assert_eq!(lines[0]["key_id"], id.as_str());
+    assert_eq!(lines[1]["verdict"], "not_watermarked");
+
+    let o = run(&["detect", "--key", ks, "--ids", dir.join("ids.json").to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("watermarked"), "{}", stdout(&o));
+
+    // stdin
+    let mut child = bin().args(["detect", "--key", ks, "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&wm.stdout).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["input"], "<stdin>");
+    assert_eq!(v["verdict"], "watermarked");
+}
+
+#[test]
+fn errors_are_one_line_and_other_inputs_still_reported() {
+    let dir = tmpdir("errors");
+    let key = keygen(&dir, &["--tokenizer", "cl100k_base", "--context", "1"]);
+    let ks = key.to_str().unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "[1, 2, 999999999]").unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(&good, "[1, 2, 3, 4]").unwrap();
+    let o = run(&["detect", "--key", ks, "--ids", "--json", bad.to_str().unwrap(), "missing.json", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(err.contains("bad.json") && err.contains("outside the vocabulary"), "{err}");
+    assert!(err.contains("missing.json"), "{err}");
+    assert!(!err.contains("panicked"));
+    assert_eq!(stdout(&o).lines().count(), 1);
+
+    // A malformed key file: one line, names the file, no secret.
+    let broken = dir.join("broken.json");
+    let text = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&broken, text.replace("\"version\": 1", "\"version\": 7")).unwrap();
+    let o = run(&["key-id", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("broken.json") && stderr(&o).contains("version 7"));
+    let secret = serde_json::from_str::<serde_json::Value>(&text).unwrap()["secret"].as_str().unwrap().to_string();
+    assert!(!stderr(&o).contains(&secret[..16]));
+
+    // Loose permissions give a warning, not a failure.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = dir.join("loose.json");
+        std::fs::write(&loose, &text).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = run(&["key-id", loose.to_str().unwrap()]);
+        assert!(o.status.success());
+        assert!(stderr(&o).contains("readable by group or others"));
+    }
+
+    // Bad parameters are rejected before any file is written.
+    let o = run(&["keygen", "--out", dir.join("g.json").to_str().unwrap(), "--gamma", "1.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("gamma"));
+    assert!(!dir.join("g.json").exists());
+    // Invalid UTF-8 text input.
+    let bin_file = dir.join("bin.txt");
+    std::fs::write(&bin_file, [0xff, 0xfe, 0x00]).unwrap();
+    let o = run(&["detect", "--key", ks, bin_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("UTF-8"));
+}

@@ -1,7 +1,9 @@
 //! All integration tests, in one binary to keep build times down.
 
+#[cfg(feature = "cli")]
 mod cli;
 mod detection;
+#[cfg(feature = "tiktoken")]
 mod fuzz_corpus;
 mod golden;
 mod properties;
