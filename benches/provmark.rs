@@ -1,1 +1,129 @@
-fn main() {}
+//! Criterion benchmarks. Ids are stable so results compare over time:
+//! `bias/V/B`, `sample/V/B`, `detect/dedup`, `detect/nodedup`, `pvalue`, `prf/seed`,
+//! `prf/byte`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use provmark::detect::{Detector, DetectorConfig};
+use provmark::key::SecretKey;
+use provmark::prf::PrfV1;
+use provmark::sampling::{Sampler, SamplingConfig};
+use provmark::scheme::{Kgw, KgwParams};
+use std::hint::black_box;
+
+const VOCABS: [usize; 3] = [32_000, 128_256, 201_088];
+const BATCHES: [usize; 2] = [1, 8];
+
+fn logits(n: usize) -> Vec<f32> {
+    // Deterministic, varied logits (a cheap LCG), as a model's would be.
+    let mut x = 0x1234_5678u32;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32 * 12.0 - 6.0
+        })
+        .collect()
+}
+
+fn histories(b: usize) -> Vec<Vec<u32>> {
+    (0..b as u32)
+        .map(|i| vec![1000 + i, 2000 + 3 * i])
+        .collect()
+}
+
+fn bias(c: &mut Criterion) {
+    let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), KgwParams::default());
+    let mut g = c.benchmark_group("bias");
+    for v in VOCABS {
+        for b in BATCHES {
+            let base = logits(v * b);
+            let mut buf = base.clone();
+            let hist = histories(b);
+            let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
+            let mut step = 0u32;
+            g.bench_function(BenchmarkId::new(v.to_string(), b), |bench| {
+                bench.iter(|| {
+                    // A new context each step, as in decoding (no mask caching helps).
+                    step = step.wrapping_add(1);
+                    let h: Vec<[u32; 2]> = refs.iter().map(|r| [r[0], r[1] ^ step]).collect();
+                    let hr: Vec<&[u32]> = h.iter().map(|x| x.as_slice()).collect();
+                    kgw.bias_batch(&hr, &mut buf, v).unwrap();
+                    black_box(&buf);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn sample(c: &mut Criterion) {
+    let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), KgwParams::default());
+    let mut g = c.benchmark_group("sample");
+    for v in VOCABS {
+        for b in BATCHES {
+            let base = logits(v * b);
+            let mut buf = base.clone();
+            let hist = histories(b);
+            let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
+            let mut sampler = Sampler::new(SamplingConfig {
+                temperature: 0.8,
+                top_k: 0,
+                top_p: 0.95,
+            })
+            .unwrap();
+            let uniforms: Vec<f64> = (0..b).map(|i| (i as f64 + 0.5) / b as f64).collect();
+            let mut out = vec![0u32; b];
+            g.bench_function(BenchmarkId::new(v.to_string(), b), |bench| {
+                bench.iter(|| {
+                    buf.copy_from_slice(&base);
+                    kgw.sample_batch(&refs, &mut buf, v, &mut sampler, &uniforms, &mut out)
+                        .unwrap();
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn detect(c: &mut Criterion) {
+    let key = SecretKey::from_bytes([1; 32]);
+    let ids: Vec<u32> = (0..1000u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) % 128_000)
+        .collect();
+    let mut g = c.benchmark_group("detect");
+    g.throughput(Throughput::Elements(ids.len() as u64));
+    for (name, dedup) in [("dedup", true), ("nodedup", false)] {
+        let det = Detector::new(
+            &key,
+            KgwParams::default(),
+            128_256,
+            DetectorConfig {
+                dedup,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(det.detect(black_box(&ids)).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+fn tails(c: &mut Criterion) {
+    c.bench_function("pvalue", |b| {
+        b.iter(|| {
+            provmark::stats::binomial_sf_ln(black_box(560), black_box(1000), black_box(0.25))
+                .unwrap()
+        })
+    });
+    let prf = PrfV1::new(&SecretKey::from_bytes([1; 32]));
+    c.bench_function("prf/seed", |b| {
+        b.iter(|| prf.seed(black_box(&[464, 3290])).unwrap())
+    });
+    let seed = prf.seed(&[1, 2]).unwrap();
+    c.bench_function("prf/byte", |b| b.iter(|| seed.byte(black_box(77_777))));
+}
+
+criterion_group!(benches, bias, sample, detect, tails);
+criterion_main!(benches);

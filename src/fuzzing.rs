@@ -13,7 +13,9 @@ pub fn key_file(data: &[u8]) {
         if let Ok(k) = KeyFile::from_json(text) {
             // A file that parses must round-trip to an equal key.
             let again = KeyFile::from_json(&k.to_json_dangerous());
-            assert!(again.is_ok_and(|a| a.secret.bytes() == k.secret.bytes() && a.scheme == k.scheme));
+            assert!(
+                again.is_ok_and(|a| a.secret.bytes() == k.secret.bytes() && a.scheme == k.scheme)
+            );
         }
     }
 }
@@ -69,7 +71,8 @@ pub fn detect_ids(data: &[u8]) {
 pub fn detect_text(data: &[u8]) {
     use std::sync::OnceLock;
     static TOK: OnceLock<Option<Box<dyn crate::text::Tokenizer>>> = OnceLock::new();
-    let Some(tok) = TOK.get_or_init(|| crate::text::TokenizerSpec::parse("cl100k_base").load().ok())
+    let Some(tok) =
+        TOK.get_or_init(|| crate::text::TokenizerSpec::parse("cl100k_base").load().ok())
     else {
         return;
     };
@@ -97,8 +100,15 @@ pub fn params(data: &[u8]) {
     let mut next = || it.next().unwrap_or(0.5);
     let (gamma, delta, context, alpha) = (next(), next(), next(), next());
     let (temperature, top_k, top_p) = (next(), next(), next());
-    let context = if context.is_finite() { context.abs() as usize } else { usize::MAX };
-    let det_cfg = DetectorConfig { alpha, ..DetectorConfig::default() };
+    let context = if context.is_finite() {
+        context.abs() as usize
+    } else {
+        usize::MAX
+    };
+    let det_cfg = DetectorConfig {
+        alpha,
+        ..DetectorConfig::default()
+    };
     let _ = det_cfg.validate();
     let Ok(params) = KgwParams::new(gamma, delta, context) else {
         return;
@@ -112,12 +122,18 @@ pub fn params(data: &[u8]) {
     let before = logits.clone();
     if kgw.bias(&[1, 2, 3, 4, 5, 6, 7, 8], &mut logits).is_ok() {
         for (a, b) in before.iter().zip(&logits) {
-            assert!(a.to_bits() == b.to_bits() || (b - a - params.delta()).abs() < 1e-3 || a.is_nan());
+            assert!(
+                a.to_bits() == b.to_bits() || (b - a - params.delta()).abs() < 1e-3 || a.is_nan()
+            );
         }
     }
     let cfg = SamplingConfig {
         temperature: temperature as f32,
-        top_k: if top_k.is_finite() { top_k.abs() as usize } else { 0 },
+        top_k: if top_k.is_finite() {
+            top_k.abs() as usize
+        } else {
+            0
+        },
         top_p: top_p as f32,
     };
     if let Ok(mut s) = Sampler::new(cfg) {

@@ -41,7 +41,10 @@
 //! println!("{} green of {} scored, log10 p = {:.1}", report.green, report.scored, report.log10_p_value);
 //! # Ok::<(), provmark::Error>(())
 //! ```
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![warn(missing_docs)]
 
 pub mod detect;

@@ -24,11 +24,11 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use crate::key::{HmacSha256, SecretKey};
+use crate::key::SecretKey;
 use crate::{Error, Result};
-use chacha20::ChaCha8;
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use hmac::Mac;
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherCore, StreamCipherSeek};
+use chacha20::{ChaCha8, ChaChaCore, R8, variants::Ietf};
+use sha2::block_api::compress256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Longest context (in tokens) the PRF accepts.
@@ -36,6 +36,9 @@ pub const MAX_CONTEXT: usize = 8;
 
 /// Largest vocabulary (exclusive bound on token ids) the schemes accept: 2^21.
 pub const MAX_VOCAB: usize = 1 << 21;
+
+/// Bytes per ChaCha block.
+const BLOCK_LEN: u32 = 64;
 
 /// Domain tag hashed in front of every context in version 1.
 const SEED_TAG_V1: &[u8] = b"provmark/prf/v1";
@@ -53,10 +56,17 @@ pub enum PrfVersion {
     V1,
 }
 
-/// The keyed PRF, version 1. Cheap to clone; holds only the derived HMAC state.
-#[derive(Clone)]
+/// The keyed PRF, version 1. Cheap to clone. Holds only the HMAC-SHA256 states of the derived
+/// subkey (zeroed on drop).
+///
+/// A context seed is one HMAC-SHA256 of a message that always fits one SHA-256 block, so the
+/// seed is computed as exactly two block compressions from precomputed inner and outer states
+/// (RFC 2104 with the key schedule hoisted out of the loop). Tests check it against the `hmac`
+/// crate and the Python golden vectors.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PrfV1 {
-    mac: HmacSha256,
+    inner: [u32; 8],
+    outer: [u32; 8],
 }
 
 impl std::fmt::Debug for PrfV1 {
@@ -65,12 +75,48 @@ impl std::fmt::Debug for PrfV1 {
     }
 }
 
+/// SHA-256 initial hash value (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+/// SHA-256 block length in bytes.
+const SHA256_BLOCK: usize = 64;
+
+/// Pads a message of `len ≤ 55` bytes that follows one already-compressed block, in place.
+fn pad_second_block(block: &mut [u8; SHA256_BLOCK], len: usize) {
+    if let Some(b) = block.get_mut(len) {
+        *b = 0x80;
+    }
+    let bits = ((SHA256_BLOCK + len) as u64) * 8;
+    if let Some(tail) = block.get_mut(SHA256_BLOCK - 8..) {
+        tail.copy_from_slice(&bits.to_be_bytes());
+    }
+}
+
 impl PrfV1 {
     /// Keys the PRF with the subkey derived from `key`.
     pub fn new(key: &SecretKey) -> Self {
-        PrfV1 {
-            mac: key.derive(PRF_LABEL_V1).mac(),
+        let sub = key.derive(PRF_LABEL_V1);
+        let mut ipad = [0x36u8; SHA256_BLOCK];
+        let mut opad = [0x5cu8; SHA256_BLOCK];
+        for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(sub.bytes()) {
+            *i ^= k;
+            *o ^= k;
         }
+        let mut inner = SHA256_IV;
+        let mut outer = SHA256_IV;
+        compress256(&mut inner, &[ipad]);
+        compress256(&mut outer, &[opad]);
+        ipad.zeroize();
+        opad.zeroize();
+        PrfV1 { inner, outer }
     }
 
     /// The seed of a context (the `h` tokens preceding the scored position, oldest first).
@@ -82,20 +128,31 @@ impl PrfV1 {
             .ok()
             .filter(|&h| usize::from(h) <= MAX_CONTEXT)
             .ok_or_else(|| Error::param("context", format!("at most {MAX_CONTEXT} tokens")))?;
-        // One message of at most 15 + 1 + 32 = 48 bytes: a single SHA-256 block inside HMAC.
-        let mut msg = [0u8; SEED_TAG_V1.len() + 1 + 4 * MAX_CONTEXT];
-        let (tag, rest) = msg.split_at_mut(SEED_TAG_V1.len());
+        // The message is at most 15 + 1 + 32 = 48 bytes, so with its padding it is one block.
+        let mut block = [0u8; SHA256_BLOCK];
+        let (tag, rest) = block.split_at_mut(SEED_TAG_V1.len());
         tag.copy_from_slice(SEED_TAG_V1);
         let (hbyte, ids) = rest.split_at_mut(1);
         hbyte.fill(h);
         for (chunk, id) in ids.chunks_exact_mut(4).zip(context) {
             chunk.copy_from_slice(&id.to_le_bytes());
         }
-        let len = SEED_TAG_V1.len() + 1 + 4 * context.len();
-        let mut mac = self.mac.clone();
-        mac.update(msg.get(..len).unwrap_or(&msg));
+        pad_second_block(&mut block, SEED_TAG_V1.len() + 1 + 4 * context.len());
+        let mut state = self.inner;
+        compress256(&mut state, &[block]);
+        // Outer hash over the 32-byte inner digest.
+        let mut block = [0u8; SHA256_BLOCK];
+        for (chunk, word) in block.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        pad_second_block(&mut block, 32);
+        let mut out = self.outer;
+        compress256(&mut out, &[block]);
         let mut seed = [0u8; 32];
-        seed.copy_from_slice(&mac.finalize().into_bytes());
+        for (chunk, word) in seed.chunks_exact_mut(4).zip(out) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        state.zeroize();
         Ok(Seed(seed))
     }
 }
@@ -120,13 +177,17 @@ impl Seed {
         ChaCha8::new(&self.0.into(), &[0u8; 12].into())
     }
 
-    /// The uniform byte of one token: byte `token` of the keystream. O(1).
+    /// The uniform byte of one token: byte `token` of the keystream. O(1): one ChaCha8 block.
     pub fn byte(&self, token: u32) -> u8 {
-        let mut c = self.cipher();
-        c.seek(u64::from(token));
-        let mut b = [0u8; 1];
-        c.apply_keystream(&mut b);
-        b[0]
+        let mut core = ChaChaCore::<R8, Ietf>::new(&self.0.into(), &[0u8; 12].into());
+        core.set_block_pos(token / BLOCK_LEN);
+        let mut block = Default::default();
+        core.write_keystream_block(&mut block);
+        let block: &[u8] = &block;
+        block
+            .get((token % BLOCK_LEN) as usize)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Writes the uniform bytes of tokens `first .. first + out.len()` into `out`.
@@ -152,5 +213,34 @@ impl Seed {
             f(start, b);
             start += n;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::Mac;
+
+    /// The two-compression seed equals HMAC-SHA256 from the `hmac` crate for every width.
+    #[test]
+    fn seed_is_hmac_sha256() {
+        let key = SecretKey::from_bytes([0x5a; 32]);
+        let prf = PrfV1::new(&key);
+        let mac_key = key.derive(PRF_LABEL_V1).mac();
+        for h in 0..=MAX_CONTEXT {
+            let ctx: Vec<u32> = (0..h as u32).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+            let mut msg = SEED_TAG_V1.to_vec();
+            msg.push(h as u8);
+            for c in &ctx {
+                msg.extend_from_slice(&c.to_le_bytes());
+            }
+            let mut m = mac_key.clone();
+            m.update(&msg);
+            assert_eq!(
+                prf.seed(&ctx).unwrap().as_bytes()[..],
+                m.finalize().into_bytes()[..]
+            );
+        }
+        assert!(prf.seed(&[0; 9]).is_err());
     }
 }

@@ -169,11 +169,8 @@ impl Sampler {
             self.cand.truncate(keep);
         }
         self.weights.clear();
-        self.weights.extend(
-            self.cand
-                .iter()
-                .map(|&(l, _)| ((l - max) * inv_t).exp()),
-        );
+        self.weights
+            .extend(self.cand.iter().map(|&(l, _)| ((l - max) * inv_t).exp()));
         let idx = inverse_cdf(&self.weights, u).ok_or(Error::NoCandidates)?;
         self.cand
             .get(idx)
@@ -247,8 +244,20 @@ mod tests {
         ));
         assert!(s.sample(&[], 0.5).is_err());
         assert!(s.sample(&[1.0], 1.0).is_err());
-        assert!(Sampler::new(SamplingConfig { temperature: -1.0, ..Default::default() }).is_err());
-        assert!(Sampler::new(SamplingConfig { top_p: 0.0, ..Default::default() }).is_err());
+        assert!(
+            Sampler::new(SamplingConfig {
+                temperature: -1.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            Sampler::new(SamplingConfig {
+                top_p: 0.0,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -196,7 +196,10 @@ fn ln_beta(a: f64, b: f64) -> f64 {
     let (p, q) = if a < b { (a, b) } else { (b, a) };
     if p >= 10.0 {
         let corr = stirling_corr(p) + stirling_corr(q) - stirling_corr(p + q);
-        -0.5 * q.ln() + LN_SQRT_2PI + corr + (p - 0.5) * (p / (p + q)).ln()
+        -0.5 * q.ln()
+            + LN_SQRT_2PI
+            + corr
+            + (p - 0.5) * (p / (p + q)).ln()
             + q * (-p / (p + q)).ln_1p()
     } else if q >= 10.0 {
         let corr = stirling_corr(q) - stirling_corr(p + q);
@@ -345,8 +348,7 @@ mod tests {
                         let lc = libm::lgamma(n as f64 + 1.0)
                             - libm::lgamma(j as f64 + 1.0)
                             - libm::lgamma((n - j) as f64 + 1.0);
-                        sum += (lc + j as f64 * f64::ln(p) + (n - j) as f64 * (1.0 - p).ln())
-                            .exp();
+                        sum += (lc + j as f64 * f64::ln(p) + (n - j) as f64 * (1.0 - p).ln()).exp();
                     }
                     let got = binomial_sf(k, n, p).unwrap();
                     assert!(

@@ -54,7 +54,10 @@ impl SyntheticLm {
             return Err(Error::param("support", "must not be empty"));
         }
         if support.iter().any(|&t| t as usize >= vocab_size) {
-            return Err(Error::param("support", "ids must be below the vocabulary size"));
+            return Err(Error::param(
+                "support",
+                "ids must be below the vocabulary size",
+            ));
         }
         let prior = (0..support.len())
             .map(|r| -ZIPF * ((r + 2) as f32).ln())
@@ -109,10 +112,9 @@ impl SyntheticLm {
         let n = history.len();
         let a = n.checked_sub(2).and_then(|i| history.get(i)).copied();
         let b = n.checked_sub(1).and_then(|i| history.get(i)).copied();
-        let ctx = mix(
-            MODEL_SEED ^ mix(u64::from(a.unwrap_or(u32::MAX)))
-                ^ mix(u64::from(b.unwrap_or(u32::MAX)) << 32),
-        );
+        let ctx = mix(MODEL_SEED
+            ^ mix(u64::from(a.unwrap_or(u32::MAX)))
+            ^ mix(u64::from(b.unwrap_or(u32::MAX)) << 32));
         let u = unit(ctx);
         let s = (SHARPNESS.0.ln() + u * (SHARPNESS.1.ln() - SHARPNESS.0.ln())).exp();
         out.fill(f32::NEG_INFINITY);
@@ -170,7 +172,10 @@ mod tests {
         }
         ents.sort_by(f64::total_cmp);
         // Deterministic model: these hold exactly for this fixed set of contexts.
-        eprintln!("entropy quantiles {:?}", [ents[10], ents[50], ents[100], ents[150], ents[190]]);
+        eprintln!(
+            "entropy quantiles {:?}",
+            [ents[10], ents[50], ents[100], ents[150], ents[190]]
+        );
         assert!(ents[10] < 1.0, "low-entropy steps exist: {}", ents[10]);
         assert!(ents[190] > 5.0, "high-entropy steps exist: {}", ents[190]);
         // Gumbel mean is the Euler–Mascheroni constant 0.5772.

@@ -105,18 +105,17 @@ fn read_input(input: &str) -> CliResult<Vec<u8>> {
     Ok(buf)
 }
 
-fn detect_one(
-    input: &str,
-    ids: bool,
-    tok: &dyn Tokenizer,
-    det: &Detector,
-) -> CliResult<Detection> {
+fn detect_one(input: &str, ids: bool, tok: &dyn Tokenizer, det: &Detector) -> CliResult<Detection> {
     let bytes = read_input(input)?;
     let name = if input == "-" { "<stdin>" } else { input };
-    let text = String::from_utf8(bytes).map_err(|e| CliError::from(provmark::Error::InvalidInput(
-        format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-    )))
-    .map_err(|e| with_name(e, name))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| {
+            CliError::from(provmark::Error::InvalidInput(format!(
+                "not valid UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            )))
+        })
+        .map_err(|e| with_name(e, name))?;
     let tokens = if ids {
         parse_token_ids(&text).context(name)?
     } else {

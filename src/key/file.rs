@@ -167,7 +167,10 @@ fn describe_json_error(e: &serde_json::Error) -> String {
             let msg = e.to_string();
             // Keep messages about fields (which name keys, not values); drop the rest.
             if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-                msg.split(" at line").next().unwrap_or("bad value").to_string()
+                msg.split(" at line")
+                    .next()
+                    .unwrap_or("bad value")
+                    .to_string()
             } else {
                 "a field has the wrong type or value".into()
             }
@@ -256,7 +259,10 @@ mod tests {
             v["scheme"],
             serde_json::json!({"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2})
         );
-        assert_eq!(v["tokenizer"], serde_json::json!({"type": "tiktoken", "name": "o200k_base"}));
+        assert_eq!(
+            v["tokenizer"],
+            serde_json::json!({"type": "tiktoken", "name": "o200k_base"})
+        );
         assert_eq!(v["format"], "provmark-key");
         assert_eq!(v["version"], 1);
     }
@@ -281,7 +287,10 @@ mod tests {
         for c in cases {
             let err = KeyFile::from_json(&c).unwrap_err();
             assert!(matches!(err, Error::KeyFormat(_)), "{err:?}");
-            assert!(!err.to_string().contains(&hex[..16]), "secret leaked: {err}");
+            assert!(
+                !err.to_string().contains(&hex[..16]),
+                "secret leaked: {err}"
+            );
         }
     }
 }

@@ -105,7 +105,10 @@ impl SecretKey {
     /// under the label `key-id`.
     pub fn key_id(&self) -> KeyId {
         let sub = self.derive("key-id");
-        KeyId(format!("pm1-{}", to_hex(sub.0.get(..8).unwrap_or_default())))
+        KeyId(format!(
+            "pm1-{}",
+            to_hex(sub.0.get(..8).unwrap_or_default())
+        ))
     }
 
     /// An HMAC-SHA256 instance keyed with this secret.
@@ -131,7 +134,9 @@ impl fmt::Debug for SecretKey {
 }
 
 /// Public fingerprint of a [`SecretKey`], safe to print, log and publish.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct KeyId(String);
 
@@ -177,7 +182,10 @@ mod tests {
         let h = k.to_hex_dangerous();
         let k2 = SecretKey::from_hex(&h).unwrap();
         assert_eq!(k.bytes(), k2.bytes());
-        assert!(matches!(SecretKey::from_hex("zz"), Err(Error::KeyFormat(_))));
+        assert!(matches!(
+            SecretKey::from_hex("zz"),
+            Err(Error::KeyFormat(_))
+        ));
         let bad = "g".repeat(64);
         let err = SecretKey::from_hex(&bad).unwrap_err().to_string();
         assert!(!err.contains("ggg"), "error must not echo input: {err}");

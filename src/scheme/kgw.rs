@@ -208,8 +208,7 @@ impl Kgw {
         seed.for_each_chunk(logits.len(), |start, bytes| {
             if let Some(chunk) = logits.get_mut(start..start + bytes.len()) {
                 for (l, &b) in chunk.iter_mut().zip(bytes) {
-                    // A select rather than `+ 0.0`, so red logits keep their exact bits.
-                    *l = if b < t { *l + delta } else { *l };
+                    select_bias(l, b, t, delta);
                 }
             }
         });
@@ -274,6 +273,15 @@ impl Kgw {
         }
         Ok(())
     }
+}
+
+/// Green (`b < t`): `l + δ`; red: `l` unchanged bit for bit (`+ 0.0` would turn -0.0 into
+/// +0.0). Branch-free, so it compiles to SIMD blends.
+#[inline(always)]
+fn select_bias(l: &mut f32, b: u8, t: u8, delta: f32) {
+    let mask = u32::from(b < t).wrapping_neg();
+    let biased = (*l + delta).to_bits();
+    *l = f32::from_bits((biased & mask) | (l.to_bits() & !mask));
 }
 
 fn check_vocab(vocab: usize) -> Result<()> {

@@ -43,7 +43,10 @@ fn keygen_generate_detect_round_trip() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let content = std::fs::read_to_string(&key).unwrap();
     let id = stdout(&run(&["key-id", ks])).trim().to_string();
@@ -57,19 +60,64 @@ fn keygen_generate_detect_round_trip() {
 
     let wm = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "1"]);
     assert!(wm.status.success(), "{}", stderr(&wm));
-    let plain = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "1", "--no-watermark"]);
-    let ids = run(&["generate", "--key", ks, "--tokens", "200", "--seed", "2", "--output-ids"]);
+    let plain = run(&[
+        "generate",
+        "--key",
+        ks,
+        "--tokens",
+        "200",
+        "--seed",
+        "1",
+        "--no-watermark",
+    ]);
+    let ids = run(&[
+        "generate",
+        "--key",
+        ks,
+        "--tokens",
+        "200",
+        "--seed",
+        "2",
+        "--output-ids",
+    ]);
     std::fs::write(dir.join("wm.txt"), &wm.stdout).unwrap();
     std::fs::write(dir.join("plain.txt"), &plain.stdout).unwrap();
     std::fs::write(dir.join("ids.json"), &ids.stdout).unwrap();
     assert!(stdout(&ids).trim_start().starts_with('['));
 
-    let o = run(&["detect", "--key", ks, "--json", dir.join("wm.txt").to_str().unwrap(), dir.join("plain.txt").to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "--key",
+        ks,
+        "--json",
+        dir.join("wm.txt").to_str().unwrap(),
+        dir.join("plain.txt").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
-    let fields: Vec<&str> = lines[0].as_object().unwrap().keys().map(String::as_str).collect();
-    let mut want = vec!["input", "scheme", "key_id", "tokens", "scored", "green", "gamma", "z_score", "p_value", "log10_p_value", "verdict"];
+    let fields: Vec<&str> = lines[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "input",
+        "scheme",
+        "key_id",
+        "tokens",
+        "scored",
+        "green",
+        "gamma",
+        "z_score",
+        "p_value",
+        "log10_p_value",
+        "verdict",
+    ];
     want.sort();
     let mut got = fields.clone();
     got.sort();
@@ -78,12 +126,23 @@ fn keygen_generate_detect_round_trip() {
     assert_eq!(lines[0]["key_id"], id.as_str());
     assert_eq!(lines[1]["verdict"], "not_watermarked");
 
-    let o = run(&["detect", "--key", ks, "--ids", dir.join("ids.json").to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "--key",
+        ks,
+        "--ids",
+        dir.join("ids.json").to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("watermarked"), "{}", stdout(&o));
 
     // stdin
-    let mut child = bin().args(["detect", "--key", ks, "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .args(["detect", "--key", ks, "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(&wm.stdout).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -101,11 +160,23 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     std::fs::write(&bad, "[1, 2, 999999999]").unwrap();
     let good = dir.join("good.json");
     std::fs::write(&good, "[1, 2, 3, 4]").unwrap();
-    let o = run(&["detect", "--key", ks, "--ids", "--json", bad.to_str().unwrap(), "missing.json", good.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "--key",
+        ks,
+        "--ids",
+        "--json",
+        bad.to_str().unwrap(),
+        "missing.json",
+        good.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 2, "{err}");
-    assert!(err.contains("bad.json") && err.contains("outside the vocabulary"), "{err}");
+    assert!(
+        err.contains("bad.json") && err.contains("outside the vocabulary"),
+        "{err}"
+    );
     assert!(err.contains("missing.json"), "{err}");
     assert!(!err.contains("panicked"));
     assert_eq!(stdout(&o).lines().count(), 1);
@@ -117,7 +188,10 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     let o = run(&["key-id", broken.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("broken.json") && stderr(&o).contains("version 7"));
-    let secret = serde_json::from_str::<serde_json::Value>(&text).unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = serde_json::from_str::<serde_json::Value>(&text).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!stderr(&o).contains(&secret[..16]));
 
     // Loose permissions give a warning, not a failure.
@@ -133,7 +207,13 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     }
 
     // Bad parameters are rejected before any file is written.
-    let o = run(&["keygen", "--out", dir.join("g.json").to_str().unwrap(), "--gamma", "1.5"]);
+    let o = run(&[
+        "keygen",
+        "--out",
+        dir.join("g.json").to_str().unwrap(),
+        "--gamma",
+        "1.5",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("gamma"));
     assert!(!dir.join("g.json").exists());

@@ -42,8 +42,11 @@ fn synthetic_watermark_detected_at_200_tokens() {
     for _ in 0..40 {
         let key = SecretKey::from_bytes(rng.random());
         let kgw = Kgw::new(&key, KgwParams::default());
-        let det = Detector::new(&key, KgwParams::default(), VOCAB, DetectorConfig::default()).unwrap();
-        let wm = det.detect(&generate(&lm, Some(&kgw), 200, &mut rng)).unwrap();
+        let det =
+            Detector::new(&key, KgwParams::default(), VOCAB, DetectorConfig::default()).unwrap();
+        let wm = det
+            .detect(&generate(&lm, Some(&kgw), 200, &mut rng))
+            .unwrap();
         assert_eq!(wm.verdict, Verdict::Watermarked, "{wm:?}");
         weakest = weakest.max(wm.log10_p_value);
         fractions.push(wm.green as f64 / wm.scored as f64);
@@ -51,7 +54,9 @@ fn synthetic_watermark_detected_at_200_tokens() {
         assert_eq!(plain.verdict, Verdict::NotWatermarked, "{plain:?}");
     }
     let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
-    let sd = (fractions.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / (fractions.len() - 1) as f64).sqrt();
+    let sd = (fractions.iter().map(|f| (f - mean).powi(2)).sum::<f64>()
+        / (fractions.len() - 1) as f64)
+        .sqrt();
     eprintln!("green fraction mean {mean:.3} sd {sd:.3}; weakest log10 p {weakest:.1}");
     assert!(weakest < -6.0);
 }
@@ -77,11 +82,18 @@ fn malformed_inputs_give_typed_errors() {
     let det = Detector::new(&key, KgwParams::default(), 100, DetectorConfig::default()).unwrap();
     assert!(matches!(
         det.detect(&[1, 2, 100]),
-        Err(Error::TokenOutOfRange { id: 100, position: 2, vocab_size: 100 })
+        Err(Error::TokenOutOfRange {
+            id: 100,
+            position: 2,
+            vocab_size: 100
+        })
     ));
     // Empty input: nothing scored, p = 1.
     let r = det.detect(&[]).unwrap();
-    assert_eq!((r.scored, r.p_value, r.verdict), (0, 1.0, Verdict::Insufficient));
+    assert_eq!(
+        (r.scored, r.p_value, r.verdict),
+        (0, 1.0, Verdict::Insufficient)
+    );
     // A failed chunk consumes nothing.
     let mut s = det.scorer();
     s.feed(&[1, 2, 3]).unwrap();
@@ -89,15 +101,37 @@ fn malformed_inputs_give_typed_errors() {
     s.feed(&[4]).unwrap();
     assert_eq!(s.finish().unwrap(), det.detect(&[1, 2, 3, 4]).unwrap());
 
-    for (g, d, h) in [(0.0, 2.0, 2), (1.0, 2.0, 2), (f64::NAN, 2.0, 2), (0.25, -1.0, 2), (0.25, f64::INFINITY, 2), (0.25, 2.0, 9), (0.001, 2.0, 1)] {
-        assert!(matches!(KgwParams::new(g, d, h), Err(Error::InvalidParameter { .. })), "{g} {d} {h}");
+    for (g, d, h) in [
+        (0.0, 2.0, 2),
+        (1.0, 2.0, 2),
+        (f64::NAN, 2.0, 2),
+        (0.25, -1.0, 2),
+        (0.25, f64::INFINITY, 2),
+        (0.25, 2.0, 9),
+        (0.001, 2.0, 1),
+    ] {
+        assert!(
+            matches!(KgwParams::new(g, d, h), Err(Error::InvalidParameter { .. })),
+            "{g} {d} {h}"
+        );
     }
     for alpha in [0.0, 1.0, f64::NAN, -3.0] {
-        let cfg = DetectorConfig { alpha, ..DetectorConfig::default() };
+        let cfg = DetectorConfig {
+            alpha,
+            ..DetectorConfig::default()
+        };
         assert!(Detector::new(&key, KgwParams::default(), 100, cfg).is_err());
     }
     assert!(Detector::new(&key, KgwParams::default(), 0, DetectorConfig::default()).is_err());
-    assert!(Detector::new(&key, KgwParams::default(), (1 << 21) + 1, DetectorConfig::default()).is_err());
+    assert!(
+        Detector::new(
+            &key,
+            KgwParams::default(),
+            (1 << 21) + 1,
+            DetectorConfig::default()
+        )
+        .is_err()
+    );
 
     let kgw = Kgw::new(&key, KgwParams::default());
     let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
@@ -108,9 +142,15 @@ fn malformed_inputs_give_typed_errors() {
         Err(Error::NonFiniteLogit { index: 4 })
     ));
     let mut big = vec![0.0f32; (1 << 21) + 1];
-    assert!(matches!(kgw.bias(&[1, 2], &mut big), Err(Error::LogitsShape { .. })));
+    assert!(matches!(
+        kgw.bias(&[1, 2], &mut big),
+        Err(Error::LogitsShape { .. })
+    ));
     let mut batch = vec![0.0f32; 10];
-    assert!(matches!(kgw.bias_batch(&[&[1], &[2], &[3]], &mut batch, 4), Err(Error::LogitsShape { .. })));
+    assert!(matches!(
+        kgw.bias_batch(&[&[1], &[2], &[3]], &mut batch, 4),
+        Err(Error::LogitsShape { .. })
+    ));
     assert!(provmark::detect::parse_token_ids("[1, 2, \"x\"]").is_err());
     assert!(provmark::detect::parse_token_ids("[4294967296]").is_err());
     assert!(provmark::detect::parse_token_ids("").is_err());
@@ -120,8 +160,16 @@ fn malformed_inputs_give_typed_errors() {
 #[test]
 fn stream_state_matches_history() {
     let lm = SyntheticLm::new(5000, (100..4000).collect()).unwrap();
-    let kgw = Kgw::new(&SecretKey::from_bytes([6; 32]), KgwParams::new(0.5, 3.0, 4).unwrap());
-    let mut s1 = Sampler::new(SamplingConfig { temperature: 0.8, top_k: 50, top_p: 0.95 }).unwrap();
+    let kgw = Kgw::new(
+        &SecretKey::from_bytes([6; 32]),
+        KgwParams::new(0.5, 3.0, 4).unwrap(),
+    );
+    let mut s1 = Sampler::new(SamplingConfig {
+        temperature: 0.8,
+        top_k: 50,
+        top_p: 0.95,
+    })
+    .unwrap();
     let mut s2 = s1.clone();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let prompt = [7u32, 8, 9];

@@ -13,7 +13,9 @@ fn prf_v1_matches_golden_vectors() {
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 18);
     for case in cases {
-        let secret: [u8; 32] = crate::hex(case["secret"].as_str().unwrap()).try_into().unwrap();
+        let secret: [u8; 32] = crate::hex(case["secret"].as_str().unwrap())
+            .try_into()
+            .unwrap();
         let key = SecretKey::from_bytes(secret);
         assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
         let context: Vec<u32> = case["context"]
@@ -31,17 +33,32 @@ fn prf_v1_matches_golden_vectors() {
             let t: u32 = tok.parse().unwrap();
             assert_eq!(u64::from(seed.byte(t)), want.as_u64().unwrap(), "token {t}");
         }
-        for (gamma, field) in [(0.25, "green_bits_gamma_0_25"), (0.5, "green_bits_gamma_0_5")] {
+        for (gamma, field) in [
+            (0.25, "green_bits_gamma_0_25"),
+            (0.5, "green_bits_gamma_0_5"),
+        ] {
             let kgw = Kgw::new(&key, KgwParams::new(gamma, 2.0, context.len()).unwrap());
             let bits: String = (0..64u32)
-                .map(|t| if kgw.is_green(&context, t).unwrap().unwrap() { '1' } else { '0' })
+                .map(|t| {
+                    if kgw.is_green(&context, t).unwrap().unwrap() {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
                 .collect();
-            assert_eq!(bits, case[field].as_str().unwrap(), "gamma {gamma} context {context:?}");
+            assert_eq!(
+                bits,
+                case[field].as_str().unwrap(),
+                "gamma {gamma} context {context:?}"
+            );
             // The whole-vocabulary path (bias) agrees with the per-token path.
             let mut logits = vec![0.0f32; 64];
             kgw.bias(&context, &mut logits).unwrap();
-            let biased: String =
-                logits.iter().map(|&l| if l > 0.0 { '1' } else { '0' }).collect();
+            let biased: String = logits
+                .iter()
+                .map(|&l| if l > 0.0 { '1' } else { '0' })
+                .collect();
             assert_eq!(biased, bits);
         }
     }

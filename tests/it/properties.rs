@@ -29,8 +29,12 @@ fn ks_crit_1e3(n: usize) -> f64 {
 
 /// Randomized p-value: exactly U(0, 1) under H0 for a discrete test statistic.
 fn randomized_p(green: usize, scored: usize, gamma: f64, u: f64) -> f64 {
-    let ge = binomial_sf_ln(green as u64, scored as u64, gamma).unwrap().exp();
-    let gt = binomial_sf_ln(green as u64 + 1, scored as u64, gamma).unwrap().exp();
+    let ge = binomial_sf_ln(green as u64, scored as u64, gamma)
+        .unwrap()
+        .exp();
+    let gt = binomial_sf_ln(green as u64 + 1, scored as u64, gamma)
+        .unwrap()
+        .exp();
     gt + u * (ge - gt)
 }
 
@@ -78,7 +82,9 @@ fn null_p_values_are_uniform() {
                 let ids: Vec<u32> = if humanlike_text {
                     humanlike(&mut rng, 200)
                 } else {
-                    (0..200).map(|_| rng.random_range(0..VOCAB as u32)).collect()
+                    (0..200)
+                        .map(|_| rng.random_range(0..VOCAB as u32))
+                        .collect()
                 };
                 let r = det.detect(&ids).unwrap();
                 ps.push(randomized_p(r.green, r.scored, r.gamma, rng.random()));
@@ -101,7 +107,11 @@ fn null_p_values_are_uniform() {
 #[test]
 fn dedup_keeps_repetitive_text_calibrated() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let cfg = |dedup| DetectorConfig { dedup, min_scored: 0, ..DetectorConfig::default() };
+    let cfg = |dedup| DetectorConfig {
+        dedup,
+        min_scored: 0,
+        ..DetectorConfig::default()
+    };
     let (mut fp_dedup, mut fp_raw) = (0, 0);
     let n = 1000;
     for _ in 0..n {
@@ -109,8 +119,14 @@ fn dedup_keeps_repetitive_text_calibrated() {
         let phrase: Vec<u32> = (0..12).map(|_| rng.random_range(0..VOCAB as u32)).collect();
         let ids: Vec<u32> = phrase.iter().cycle().take(180).copied().collect();
         let params = KgwParams::default();
-        let on = Detector::new(&key, params, VOCAB, cfg(true)).unwrap().detect(&ids).unwrap();
-        let off = Detector::new(&key, params, VOCAB, cfg(false)).unwrap().detect(&ids).unwrap();
+        let on = Detector::new(&key, params, VOCAB, cfg(true))
+            .unwrap()
+            .detect(&ids)
+            .unwrap();
+        let off = Detector::new(&key, params, VOCAB, cfg(false))
+            .unwrap()
+            .detect(&ids)
+            .unwrap();
         assert!(on.scored <= 13 && off.scored == 178);
         fp_dedup += usize::from(on.p_value <= 0.01);
         fp_raw += usize::from(off.p_value <= 0.01);
@@ -131,7 +147,11 @@ fn green_fraction_is_gamma() {
         let mut green = 0u64;
         for _ in 0..n {
             let ctx: [u32; 3] = [rng.random(), rng.random(), rng.random()];
-            green += u64::from(kgw.is_green(&ctx, rng.random_range(0..1 << 21)).unwrap().unwrap());
+            green += u64::from(
+                kgw.is_green(&ctx, rng.random_range(0..1 << 21))
+                    .unwrap()
+                    .unwrap(),
+            );
         }
         let g = params.gamma();
         let z = provmark::stats::z_score(green, n, g);

@@ -9,10 +9,16 @@ const LN_1E_300: f64 = -690.775_527_898_213_7;
 fn check(got: f64, want: f64, what: &str) {
     if want >= LN_1E_300 {
         let rel = (got - want).exp_m1().abs();
-        assert!(rel <= 1e-6, "{what}: ln p {got} vs {want} (relative error {rel:e})");
+        assert!(
+            rel <= 1e-6,
+            "{what}: ln p {got} vs {want} (relative error {rel:e})"
+        );
     } else {
         let rel = ((got - want) / want).abs();
-        assert!(rel <= 1e-9, "{what}: ln p {got} vs {want} (relative error {rel:e})");
+        assert!(
+            rel <= 1e-9,
+            "{what}: ln p {got} vs {want} (relative error {rel:e})"
+        );
     }
 }
 
@@ -24,7 +30,11 @@ fn binomial_tail_matches_mpmath() {
     let mut max_n = 0;
     let mut min_ln = 0.0f64;
     for c in cases {
-        let (n, k, p) = (c["n"].as_u64().unwrap(), c["k"].as_u64().unwrap(), c["p"].as_f64().unwrap());
+        let (n, k, p) = (
+            c["n"].as_u64().unwrap(),
+            c["k"].as_u64().unwrap(),
+            c["p"].as_f64().unwrap(),
+        );
         let want: f64 = c["ln_sf"].as_str().unwrap().parse().unwrap();
         let got = binomial_sf_ln(k, n, p).unwrap();
         check(got, want, &format!("Bin(n={n}, p={p}) ≥ {k}"));
