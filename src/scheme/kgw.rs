@@ -314,9 +314,9 @@ fn check_batch(rows: usize, len: usize, vocab: usize) -> Result<()> {
 /// let kgw = Kgw::new(&SecretKey::from_bytes([3; 32]), KgwParams::default());
 /// let mut state = StreamState::new(&[101, 102, 103]); // the prompt's tokens
 /// let mut logits = vec![0.0f32; 500];
-/// state.bias(&kgw, &mut logits)?;          // uses context [102, 103]
+/// state.bias(&kgw, &mut logits)?;          // h = 2: the context is [102, 103]
 /// state.push(7);                            // the token the server emitted
-/// assert_eq!(state.history(), &[102, 103, 7][3 - kgw.params().context().min(3)..]);
+/// assert_eq!(state.history(), &[101, 102, 103, 7]); // the last 8 tokens are kept
 /// # Ok::<(), provmark::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

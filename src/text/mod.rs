@@ -22,7 +22,7 @@ mod hf;
 #[cfg(feature = "tiktoken")]
 mod tiktoken;
 
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -106,13 +106,13 @@ impl TokenizerSpec {
             #[cfg(feature = "tiktoken")]
             TokenizerSpec::Tiktoken { name } => Ok(Box::new(tiktoken::Tiktoken::load(name)?)),
             #[cfg(not(feature = "tiktoken"))]
-            TokenizerSpec::Tiktoken { name } => Err(Error::Tokenizer(format!(
+            TokenizerSpec::Tiktoken { name } => Err(crate::Error::Tokenizer(format!(
                 "built-in encoding {name} needs the `tiktoken` feature"
             ))),
             #[cfg(feature = "hf")]
             TokenizerSpec::Huggingface { path } => Ok(Box::new(hf::HfTokenizer::load(path)?)),
             #[cfg(not(feature = "hf"))]
-            TokenizerSpec::Huggingface { path } => Err(Error::Tokenizer(format!(
+            TokenizerSpec::Huggingface { path } => Err(crate::Error::Tokenizer(format!(
                 "{}: not a built-in encoding ({}); loading tokenizer.json files needs the `hf` feature",
                 path.display(),
                 BUILTIN.join(", ")

@@ -8,6 +8,7 @@ mod fuzz_corpus;
 mod golden;
 mod properties;
 mod tails;
+mod text;
 
 /// Reads a file under `tests/data/`.
 pub fn data(name: &str) -> String {

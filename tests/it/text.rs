@@ -1,0 +1,50 @@
+//! Tokenizers: built-in encodings and Hugging Face files.
+
+use provmark::text::TokenizerSpec;
+
+#[cfg(feature = "tiktoken")]
+#[test]
+fn builtin_encodings_round_trip_and_bound_ids() {
+    for name in ["o200k_base", "cl100k_base"] {
+        let tok = TokenizerSpec::parse(name).load().unwrap();
+        let text = "The quick brown fox — naïve café, 漢字, emoji 😀.\n";
+        let ids = tok.encode(text).unwrap();
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+        assert!(ids.iter().all(|&i| (i as usize) < tok.vocab_size()));
+        assert!(matches!(
+            tok.decode(&[tok.vocab_size() as u32]),
+            Err(provmark::Error::TokenOutOfRange { .. })
+        ));
+        assert_eq!(tok.spec(), TokenizerSpec::parse(name));
+    }
+}
+
+#[test]
+fn unknown_tokenizer_is_a_typed_error() {
+    let err = TokenizerSpec::parse("/nonexistent/tokenizer.json").load().err().unwrap();
+    assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
+    let err = (TokenizerSpec::Tiktoken { name: "p99k".into() }).load().err().unwrap();
+    assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
+}
+
+#[cfg(feature = "hf")]
+#[test]
+fn huggingface_tokenizer_json_loads() {
+    let dir = std::env::temp_dir().join(format!("provmark-hf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tokenizer.json");
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2, "again": 3}, "unk_token": "[UNK]"}
+    });
+    std::fs::write(&path, json.to_string()).unwrap();
+    let tok = TokenizerSpec::parse(path.to_str().unwrap()).load().unwrap();
+    assert_eq!(tok.vocab_size(), 4);
+    assert_eq!(tok.encode("hello world again zebra").unwrap(), vec![1, 2, 3, 0]);
+    assert_eq!(tok.decode(&[1, 2]).unwrap(), "hello world");
+    assert!(tok.decode(&[4]).is_err());
+    std::fs::write(&path, "{not json").unwrap();
+    assert!(TokenizerSpec::parse(path.to_str().unwrap()).load().is_err());
+}
