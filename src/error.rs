@@ -57,6 +57,9 @@ pub enum Error {
     /// A key file would overwrite an existing file.
     #[error("refusing to overwrite existing file {}", .0.display())]
     WouldOverwrite(PathBuf),
+    /// A saved language-model file is malformed, truncated or of an unknown version.
+    #[error("invalid model file: {0}")]
+    ModelFormat(String),
     /// A token-id list or other structured input could not be parsed.
     #[error("invalid input: {0}")]
     InvalidInput(String),

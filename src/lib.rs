@@ -17,7 +17,7 @@
 //! * [`detect`]: scoring token ids and deciding, with per-token flags.
 //! * [`stats`]: exact binomial and gamma tails in log space, z-scores, Holm–Bonferroni.
 //! * [`text`]: tokenizers (built-in tiktoken encodings, Hugging Face files).
-//! * [`synthetic`]: a synthetic language model for demos and tests.
+//! * [`lm`]: language models for demos and evaluation (synthetic, n-gram).
 //!
 //! ## Server side
 //! ```
@@ -49,13 +49,14 @@
 
 pub mod detect;
 mod error;
+pub mod eval;
 pub mod fuzzing;
 pub mod key;
+pub mod lm;
 pub mod prf;
 pub mod sampling;
 pub mod scheme;
 pub mod stats;
-pub mod synthetic;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -2,8 +2,8 @@
 
 use super::{CliResult, load_key, out};
 use clap::Args;
+use provmark::lm::synthetic::SyntheticLm;
 use provmark::sampling::{Sampler, SamplingConfig};
-use provmark::synthetic::SyntheticLm;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 mod detect;
 mod generate;
 mod keys;
+mod lm;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -27,6 +28,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Test texts or token-id lists for a key's watermark.
     Detect(detect::DetectArgs),
+    /// Language models: train an n-gram model from text.
+    #[command(subcommand)]
+    Lm(lm::LmCommand),
 }
 
 /// A CLI failure: one line naming the file (when there is one) and the problem.
@@ -105,5 +109,6 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::KeyId(a) => keys::key_id(a),
         Command::Generate(a) => generate::run(a),
         Command::Detect(a) => detect::run(a),
+        Command::Lm(c) => lm::run(c),
     }
 }

@@ -7,6 +7,8 @@
 //! * Built in, offline: `o200k_base` and `cl100k_base` (feature `tiktoken`, on by default).
 //! * A Hugging Face `tokenizer.json` file (feature `hf`).
 //!
+//! [`corpus`] reads text collections (files, directories, JSON Lines, HTML).
+//!
 //! ```
 //! # #[cfg(feature = "tiktoken")] {
 //! use provmark::text::TokenizerSpec;
@@ -17,6 +19,7 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
+pub mod corpus;
 #[cfg(feature = "hf")]
 mod hf;
 #[cfg(feature = "tiktoken")]

@@ -3,9 +3,9 @@
 use provmark::Error;
 use provmark::detect::{Detector, DetectorConfig, TokenFlag, Verdict};
 use provmark::key::SecretKey;
+use provmark::lm::synthetic::SyntheticLm;
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{Kgw, KgwParams};
-use provmark::synthetic::SyntheticLm;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 

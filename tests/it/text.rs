@@ -21,9 +21,17 @@ fn builtin_encodings_round_trip_and_bound_ids() {
 
 #[test]
 fn unknown_tokenizer_is_a_typed_error() {
-    let err = TokenizerSpec::parse("/nonexistent/tokenizer.json").load().err().unwrap();
+    let err = TokenizerSpec::parse("/nonexistent/tokenizer.json")
+        .load()
+        .err()
+        .unwrap();
     assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
-    let err = (TokenizerSpec::Tiktoken { name: "p99k".into() }).load().err().unwrap();
+    let err = (TokenizerSpec::Tiktoken {
+        name: "p99k".into(),
+    })
+    .load()
+    .err()
+    .unwrap();
     assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
 }
 
@@ -42,7 +50,10 @@ fn huggingface_tokenizer_json_loads() {
     std::fs::write(&path, json.to_string()).unwrap();
     let tok = TokenizerSpec::parse(path.to_str().unwrap()).load().unwrap();
     assert_eq!(tok.vocab_size(), 4);
-    assert_eq!(tok.encode("hello world again zebra").unwrap(), vec![1, 2, 3, 0]);
+    assert_eq!(
+        tok.encode("hello world again zebra").unwrap(),
+        vec![1, 2, 3, 0]
+    );
     assert_eq!(tok.decode(&[1, 2]).unwrap(), "hello world");
     assert!(tok.decode(&[4]).is_err());
     std::fs::write(&path, "{not json").unwrap();

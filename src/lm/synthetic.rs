@@ -15,7 +15,7 @@
 //! The model is deterministic: its "weights" are a fixed 64-bit seed, unrelated to any key.
 //!
 //! ```
-//! use provmark::synthetic::SyntheticLm;
+//! use provmark::lm::synthetic::SyntheticLm;
 //! let lm = SyntheticLm::new(1000, (10..500).collect())?;
 //! let mut logits = vec![0.0f32; 1000];
 //! lm.logits(&[12, 40], &mut logits)?;

@@ -1,0 +1,3 @@
+//! Evaluation on real text: data splits, the demo, and the evaluation grid.
+
+pub mod data;

@@ -1,0 +1,401 @@
+//! Reading corpora: plain-text files, directories (recursively), JSON Lines with a `text` field
+//! (and an optional `prompt`), and HTML pages (tags stripped, code blocks kept apart).
+//!
+//! Unreadable or malformed inputs do not stop a read: they are listed in
+//! [`Corpus::skipped`] with the reason, and everything else is returned.
+//!
+//! ```
+//! let text = provmark::text::corpus::html_to_text(
+//!     "<main><h1>Title</h1><p>Hello &amp; <b>welcome</b>.</p><pre>let x = 1;</pre></main>");
+//! assert_eq!(text.prose, "Title\n\nHello & welcome.");
+//! assert_eq!(text.code, vec!["let x = 1;".to_string()]);
+//! ```
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// One document of a corpus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    /// Where it came from: a path, with `:LINE` for JSON Lines records.
+    pub source: String,
+    /// The text.
+    pub text: String,
+    /// The prompt that produced it, when the corpus records one (JSON Lines `prompt` field).
+    pub prompt: Option<String>,
+}
+
+/// An input that could not be used, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path (and line).
+    pub source: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Documents read from one or more inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Corpus {
+    /// Prose documents, in a deterministic order (paths sorted).
+    pub documents: Vec<Document>,
+    /// Code blocks found in HTML pages (`<pre>` elements), kept apart from the prose.
+    pub code: Vec<Document>,
+    /// Inputs that could not be used.
+    pub skipped: Vec<Skipped>,
+}
+
+/// File extensions read when walking a directory.
+const TEXT_EXTS: &[&str] = &["txt", "text", "md", "jsonl", "ndjson", "html", "htm"];
+
+impl Corpus {
+    /// Reads files and directories. A path that does not exist is an error; problems with
+    /// individual files inside are recorded in [`Corpus::skipped`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a named path does not exist.
+    pub fn read(paths: &[PathBuf]) -> Result<Corpus> {
+        let mut c = Corpus::default();
+        for p in paths {
+            let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+            if meta.is_dir() {
+                let mut files = Vec::new();
+                walk(p, &mut files, &mut c.skipped);
+                files.sort();
+                for f in files {
+                    c.read_file(&f);
+                }
+            } else {
+                c.read_file(p);
+            }
+        }
+        Ok(c)
+    }
+
+    fn skip(&mut self, source: impl Into<String>, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            source: source.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn read_file(&mut self, path: &Path) {
+        let source = path.display().to_string();
+        let text = match std::fs::read(path) {
+            Ok(b) => match String::from_utf8(b) {
+                Ok(t) => t,
+                Err(_) => return self.skip(source, "not valid UTF-8 text"),
+            },
+            Err(e) => return self.skip(source, e.to_string()),
+        };
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "jsonl" | "ndjson" => self.read_jsonl(&source, &text),
+            "html" | "htm" => {
+                let h = html_to_text(&text);
+                if !h.prose.trim().is_empty() {
+                    self.documents.push(Document {
+                        source: source.clone(),
+                        text: h.prose,
+                        prompt: None,
+                    });
+                }
+                for (i, code) in h.code.into_iter().enumerate() {
+                    self.code.push(Document {
+                        source: format!("{source}#code{i}"),
+                        text: code,
+                        prompt: None,
+                    });
+                }
+            }
+            _ => {
+                if !text.trim().is_empty() {
+                    self.documents.push(Document {
+                        source,
+                        text,
+                        prompt: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn read_jsonl(&mut self, source: &str, text: &str) {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            text: String,
+            #[serde(default)]
+            prompt: Option<String>,
+        }
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let src = format!("{source}:{}", i + 1);
+            match serde_json::from_str::<Record>(line) {
+                Ok(r) => self.documents.push(Document {
+                    source: src,
+                    text: r.text,
+                    prompt: r.prompt,
+                }),
+                Err(e) => self.skip(
+                    src,
+                    format!("not a JSON object with a \"text\" string: {e}"),
+                ),
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            skipped.push(Skipped {
+                source: dir.display().to_string(),
+                reason: e.to_string(),
+            });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out, skipped),
+            Ok(t) if t.is_file() => {
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if TEXT_EXTS.contains(&ext.as_str()) {
+                    out.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The books shipped with the Rust toolchain's documentation that make the default corpus.
+pub const RUST_BOOKS: &[&str] = &[
+    "book",
+    "reference",
+    "rust-by-example",
+    "nomicon",
+    "edition-guide",
+    "embedded-book",
+    "cargo",
+    "rustc",
+    "rustdoc",
+    "style-guide",
+];
+
+/// The default corpus: the books in the local Rust toolchain's documentation
+/// (`$(rustc --print sysroot)/share/doc/rust/html`). mdBook's `print.html` (the whole book on
+/// one page) and navigation pages are left out, so no text is read twice.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when `rustc` cannot be run or the documentation is not installed
+/// (`rustup component add rust-docs`), with a hint to pass `--corpus`.
+pub fn rust_docs() -> Result<Corpus> {
+    let missing = |why: String| {
+        Error::InvalidInput(format!(
+            "no corpus given and the Rust documentation is not available ({why}); \
+             install it with `rustup component add rust-docs` or pass --corpus PATH"
+        ))
+    };
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| missing(format!("cannot run rustc: {e}")))?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let html = Path::new(&sysroot).join("share/doc/rust/html");
+    let books: Vec<PathBuf> = RUST_BOOKS
+        .iter()
+        .map(|b| html.join(b))
+        .filter(|p| p.is_dir())
+        .collect();
+    if books.is_empty() {
+        return Err(missing(format!("{} has none of the books", html.display())));
+    }
+    let mut c = Corpus::read(&books)?;
+    let excluded = |d: &Document| {
+        let name = d.source.rsplit('/').next().unwrap_or("");
+        let name = name.split('#').next().unwrap_or(name);
+        matches!(
+            name,
+            "print.html" | "toc.html" | "404.html" | "SUMMARY.html"
+        )
+    };
+    c.documents.retain(|d| !excluded(d));
+    c.code.retain(|d| !excluded(d));
+    Ok(c)
+}
+
+/// Prose and code extracted from an HTML page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HtmlText {
+    /// The text, one paragraph per block element, separated by blank lines.
+    pub prose: String,
+    /// The contents of `<pre>` elements.
+    pub code: Vec<String>,
+}
+
+/// Extracts text from HTML: keeps `<main>` when present, drops `script`, `style`, `nav` and
+/// `head`, takes `<pre>` blocks out as code, turns block elements into paragraph breaks and
+/// decodes entities.
+pub fn html_to_text(html: &str) -> HtmlText {
+    let body = match (html.find("<main"), html.rfind("</main>")) {
+        (Some(s), Some(e)) if s < e => html.get(s..e).unwrap_or(html),
+        _ => html,
+    };
+    let mut prose = String::new();
+    let mut code = Vec::new();
+    let mut rest = body;
+    while let Some(lt) = rest.find('<') {
+        prose.push_str(rest.get(..lt).unwrap_or_default());
+        let after = rest.get(lt..).unwrap_or_default();
+        let Some(gt) = after.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = after.get(1..gt).unwrap_or_default();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        rest = after.get(gt + 1..).unwrap_or_default();
+        let closing = tag.starts_with('/');
+        if !closing && matches!(name.as_str(), "script" | "style" | "nav" | "head" | "pre") {
+            let end = format!("</{name}");
+            let (inner, tail) = match find_ci(rest, &end) {
+                Some(i) => (
+                    rest.get(..i).unwrap_or_default(),
+                    rest.get(i..).unwrap_or_default(),
+                ),
+                None => (rest, ""),
+            };
+            if name == "pre" {
+                let text = decode(&strip_tags(inner));
+                if !text.trim().is_empty() {
+                    code.push(text.trim_end().to_string());
+                }
+                prose.push_str("\n\n");
+            }
+            rest = tail
+                .find('>')
+                .and_then(|i| tail.get(i + 1..))
+                .unwrap_or_default();
+            continue;
+        }
+        if matches!(
+            name.as_str(),
+            "p" | "div"
+                | "br"
+                | "li"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "tr"
+                | "table"
+                | "ul"
+                | "ol"
+                | "blockquote"
+                | "section"
+                | "header"
+                | "footer"
+                | "dt"
+                | "dd"
+        ) {
+            prose.push_str("\n\n");
+        }
+    }
+    prose.push_str(rest);
+    let decoded = decode(&prose);
+    let paragraphs: Vec<String> = decoded
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    HtmlText {
+        prose: paragraphs.join("\n\n"),
+        code,
+    }
+}
+
+fn decode(s: &str) -> String {
+    html_escape::decode_html_entities(s).into_owned()
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Case-insensitive ASCII search.
+fn find_ci(hay: &str, needle: &str) -> Option<usize> {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| {
+        h.get(i..i + n.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(n))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_all_formats_and_reports_skips() {
+        let dir = std::env::temp_dir().join(format!("provmark-corpus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.txt"), "Plain text.").unwrap();
+        std::fs::write(
+            dir.join("sub/b.jsonl"),
+            "{\"text\": \"one\", \"prompt\": \"p\"}\nnot json\n{\"text\": \"two\"}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sub/c.html"), "<html><head><title>x</title></head><body><p>Hi <i>there</i></p><script>var x;</script></body></html>").unwrap();
+        std::fs::write(dir.join("bad.txt"), [0xff, 0xfe]).unwrap();
+        std::fs::write(dir.join("image.png"), [0u8; 4]).unwrap();
+        let c = Corpus::read(&[dir.clone()]).unwrap();
+        let texts: Vec<&str> = c.documents.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts, vec!["Plain text.", "one", "two", "Hi there"]);
+        assert_eq!(c.documents[1].prompt.as_deref(), Some("p"));
+        assert_eq!(c.skipped.len(), 2, "{:?}", c.skipped);
+        assert!(c.skipped.iter().any(|s| s.source.ends_with("b.jsonl:2")));
+        assert!(c.skipped.iter().any(|s| s.source.ends_with("bad.txt")));
+        assert!(Corpus::read(&[dir.join("nope")]).is_err());
+    }
+}
