@@ -54,6 +54,7 @@ pub mod fuzzing;
 pub mod key;
 pub mod lm;
 pub mod prf;
+pub mod report;
 pub mod sampling;
 pub mod scheme;
 pub mod stats;

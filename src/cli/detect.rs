@@ -3,6 +3,7 @@
 use super::{CliError, CliResult, Context, load_key, out};
 use clap::Args;
 use provmark::detect::{Detection, Detector, DetectorConfig, parse_token_ids};
+use provmark::eval::demo::format_p;
 use provmark::text::{Tokenizer, TokenizerSpec};
 use serde::Serialize;
 use std::io::Read;
@@ -160,19 +161,8 @@ fn print_report(
             d.tokens,
             d.gamma,
             d.z_score,
-            format_p(d.p_value, d.log10_p_value),
+            format_p(d.log10_p_value),
             d.log10_p_value
         ))
-    }
-}
-
-/// A p-value for people: plain when representable, `1e-N` style from the log otherwise.
-pub fn format_p(p: f64, log10_p: f64) -> String {
-    if p > 0.0 {
-        format!("{p:.3e}")
-    } else {
-        let exp = log10_p.floor();
-        let mant = 10f64.powf(log10_p - exp);
-        format!("{mant:.3}e{exp}")
     }
 }

@@ -1,8 +1,10 @@
 //! `provmark generate`: watermarked or control samples from a built-in language model.
 
-use super::{CliResult, load_key, out};
+use super::{CliResult, Context, load_key, out};
 use clap::Args;
+use provmark::lm::ngram::NgramLm;
 use provmark::lm::synthetic::SyntheticLm;
+use provmark::lm::{LanguageModel, generate};
 use provmark::sampling::{Sampler, SamplingConfig};
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
@@ -13,7 +15,17 @@ pub struct GenerateArgs {
     /// The key file (its tokenizer and watermark parameters are used).
     #[arg(long)]
     key: PathBuf,
-    /// Number of tokens to generate.
+    /// `synthetic` (built in, no training) or a model file from `provmark lm train`.
+    #[arg(long, default_value = "synthetic")]
+    model: String,
+    /// Text to continue.
+    #[arg(long, conflicts_with = "prompts")]
+    prompt: Option<String>,
+    /// File with one prompt per line; prints one JSON Lines record per prompt
+    /// (`{"prompt": ..., "text": ...}`, or `"ids"` with --output-ids).
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Number of tokens to generate (per prompt).
     #[arg(long, default_value_t = 200)]
     tokens: usize,
     /// RNG seed for sampling (random when omitted).
@@ -39,7 +51,21 @@ pub struct GenerateArgs {
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     let key = load_key(&a.key)?;
     let tok = key.tokenizer.load()?;
-    let lm = SyntheticLm::for_tokenizer(tok.as_ref())?;
+    let lm: Box<dyn LanguageModel> = if a.model == "synthetic" {
+        Box::new(SyntheticLm::for_tokenizer(tok.as_ref())?)
+    } else {
+        let path = PathBuf::from(&a.model);
+        let lm = NgramLm::load(&path)?;
+        if lm.tokenizer() != &key.tokenizer {
+            return Err(provmark::Error::InvalidInput(format!(
+                "the model uses tokenizer {} but the key uses {}",
+                lm.tokenizer(),
+                key.tokenizer
+            )))
+            .context(path.display());
+        }
+        Box::new(lm)
+    };
     let kgw = key.kgw();
     let mut sampler = Sampler::new(SamplingConfig {
         temperature: a.temperature,
@@ -51,18 +77,32 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         None => getrandom::u64().unwrap_or(0x5EED),
     };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let mut logits = vec![0.0f32; lm.vocab_size()];
-    let mut ids: Vec<u32> = Vec::with_capacity(a.tokens);
-    for _ in 0..a.tokens {
-        lm.logits(&ids, &mut logits)?;
-        let u: f64 = rng.random();
-        let t = if a.no_watermark {
-            sampler.sample(&logits, u)?
-        } else {
-            kgw.sample_step(&ids, &mut logits, &mut sampler, u)?
-        };
-        ids.push(t);
+    let watermark = (!a.no_watermark).then_some(&kgw);
+    let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {
+        let ids = tok.encode(prompt)?;
+        Ok(generate(
+            lm.as_ref(),
+            watermark,
+            &ids,
+            a.tokens,
+            &mut sampler,
+            &mut || rng.random(),
+        )?)
+    };
+    if let Some(file) = &a.prompts {
+        let text = std::fs::read_to_string(file).map_err(|e| provmark::Error::io(file, e))?;
+        for prompt in text.lines().filter(|l| !l.trim().is_empty()) {
+            let ids = sample(prompt)?;
+            let record = if a.output_ids {
+                serde_json::json!({ "prompt": prompt, "ids": ids })
+            } else {
+                serde_json::json!({ "prompt": prompt, "text": tok.decode(&ids)? })
+            };
+            out(record)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
+    let ids = sample(a.prompt.as_deref().unwrap_or(""))?;
     if a.output_ids {
         out(serde_json::to_string(&ids).unwrap_or_default())?;
     } else {

@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch. Each subcommand lives in its own file.
 
+mod demo;
 mod detect;
 mod generate;
 mod keys;
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Train (or reuse) a model on real text, watermark, detect, and write an HTML report.
+    Demo(demo::DemoArgs),
     /// Create a new secret watermark key file (mode 0600, never overwritten).
     Keygen(keys::KeygenArgs),
     /// Print the public key id of a key file.
@@ -105,6 +108,7 @@ pub fn load_key(path: &std::path::Path) -> CliResult<provmark::key::KeyFile> {
 
 pub fn run(cli: Cli) -> CliResult<ExitCode> {
     match cli.command {
+        Command::Demo(a) => demo::run(a),
         Command::Keygen(a) => keys::keygen(a),
         Command::KeyId(a) => keys::key_id(a),
         Command::Generate(a) => generate::run(a),

@@ -32,3 +32,46 @@ impl LanguageModel for synthetic::SyntheticLm {
         synthetic::SyntheticLm::logits(self, history, out)
     }
 }
+
+/// Samples `n` tokens from `lm` after `prompt`, watermarked with `kgw` when given.
+///
+/// The watermark's context is the prompt plus what has been generated, exactly as in a server.
+/// `uniform` supplies one draw in `[0, 1)` per step (see [`crate::sampling`]). Returns only the
+/// generated tokens.
+///
+/// # Errors
+/// The model's, the scheme's and the sampler's errors.
+///
+/// ```
+/// use provmark::{key::SecretKey, lm::{generate, synthetic::SyntheticLm}, sampling::*, scheme::*};
+/// let lm = SyntheticLm::new(1000, (0..1000).collect())?;
+/// let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), KgwParams::default());
+/// let mut sampler = Sampler::new(SamplingConfig::default())?;
+/// let mut i = 0u32;
+/// let mut next = || { i += 1; f64::from(i % 97) / 97.0 };
+/// let out = generate(&lm, Some(&kgw), &[5, 6], 20, &mut sampler, &mut next)?;
+/// assert_eq!(out.len(), 20);
+/// # Ok::<(), provmark::Error>(())
+/// ```
+pub fn generate(
+    lm: &dyn LanguageModel,
+    kgw: Option<&crate::scheme::Kgw>,
+    prompt: &[u32],
+    n: usize,
+    sampler: &mut crate::sampling::Sampler,
+    uniform: &mut dyn FnMut() -> f64,
+) -> Result<Vec<u32>> {
+    let mut history = Vec::with_capacity(prompt.len() + n);
+    history.extend_from_slice(prompt);
+    let mut logits = vec![0.0f32; lm.vocab_size()];
+    for _ in 0..n {
+        lm.logits(&history, &mut logits)?;
+        let u = uniform();
+        let t = match kgw {
+            Some(k) => k.sample_step(&history, &mut logits, sampler, u)?,
+            None => sampler.sample(&logits, u)?,
+        };
+        history.push(t);
+    }
+    Ok(history.split_off(prompt.len()))
+}
