@@ -271,6 +271,11 @@ impl Scorer<'_> {
         Ok(())
     }
 
+    /// Running counts: `(tokens seen, tuples scored, green)`.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.tokens, self.scored, self.green)
+    }
+
     /// The result so far.
     ///
     /// # Errors

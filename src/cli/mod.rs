@@ -2,6 +2,7 @@
 
 mod demo;
 mod detect;
+mod eval;
 mod generate;
 mod keys;
 mod lm;
@@ -23,6 +24,8 @@ pub struct Cli {
 enum Command {
     /// Train (or reuse) a model on real text, watermark, detect, and write an HTML report.
     Demo(demo::DemoArgs),
+    /// Evaluate detection, false positives, quality and robustness on real text.
+    Eval(eval::EvalArgs),
     /// Create a new secret watermark key file (mode 0600, never overwritten).
     Keygen(keys::KeygenArgs),
     /// Print the public key id of a key file.
@@ -109,6 +112,7 @@ pub fn load_key(path: &std::path::Path) -> CliResult<provmark::key::KeyFile> {
 pub fn run(cli: Cli) -> CliResult<ExitCode> {
     match cli.command {
         Command::Demo(a) => demo::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Keygen(a) => keys::keygen(a),
         Command::KeyId(a) => keys::key_id(a),
         Command::Generate(a) => generate::run(a),

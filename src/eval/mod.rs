@@ -1,4 +1,9 @@
 //! Evaluation on real text: data splits, the demo, and the evaluation grid.
 
+pub mod attacks;
 pub mod data;
 pub mod demo;
+pub mod grid;
+#[cfg(feature = "plots")]
+pub mod plots;
+pub mod tables;

@@ -1,0 +1,249 @@
+//! Markdown tables of evaluation results (`results.md`).
+
+use super::grid::{EvalResults, FprRow};
+use std::fmt::Write;
+
+fn pct(x: f64) -> String {
+    if x.is_nan() {
+        "–".into()
+    } else {
+        format!("{:.1}", 100.0 * x)
+    }
+}
+
+fn alpha_label(a: f64) -> String {
+    format!("{a:.0e}").replace("e-", "e-")
+}
+
+/// Renders every table of the evaluation as Markdown.
+pub fn markdown(r: &EvalResults) -> String {
+    let c = &r.config;
+    let mut m = String::new();
+    let _ = writeln!(m, "# provmark evaluation\n");
+    let _ = writeln!(
+        m,
+        "Order-{} n-gram model (interpolated modified Kneser–Ney) trained on {} tokens of {} documents; \
+         held-out perplexity {:.1}. Prompts ({} tokens) and human texts ({} texts) come from held-out \
+         chunks only. {} watermarked generations per configuration; false-positive rates over {} keys per \
+         human text. Seed {}. Rates are percentages; α are p-value thresholds fixed in advance.\n",
+        c.order,
+        r.corpus.train_tokens,
+        r.corpus.documents,
+        r.corpus.perplexity,
+        c.prompt_tokens,
+        r.corpus.human_texts,
+        c.samples,
+        c.human_keys,
+        c.seed
+    );
+    let alphas: Vec<String> = c.alphas.iter().map(|&a| alpha_label(a)).collect();
+
+    let _ = writeln!(
+        m,
+        "## Checks\n\n| criterion | value | threshold | result |\n|---|---|---|---|"
+    );
+    for ch in &r.checks {
+        let _ = writeln!(
+            m,
+            "| {} | {:.4} | {} | {} |",
+            ch.name,
+            ch.value,
+            ch.threshold,
+            if ch.passed { "pass" } else { "FAIL" }
+        );
+    }
+
+    for (ai, a) in alphas.iter().enumerate() {
+        let _ = writeln!(m, "\n## True-positive rate (%) at α = {a}, dedup on\n");
+        let _ = write!(m, "| γ | δ | h | T |");
+        for l in &c.lengths {
+            let _ = write!(m, " {l} |");
+        }
+        let _ = write!(m, "\n|---|---|---|---|");
+        for _ in &c.lengths {
+            m.push_str("---|");
+        }
+        m.push('\n');
+        let mut keys: Vec<(f64, f64, usize, f32)> = Vec::new();
+        for p in &r.power {
+            let k = (p.gamma, p.delta, p.context, p.temperature);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        for k in &keys {
+            let _ = write!(m, "| {} | {} | {} | {} |", k.0, k.1, k.2, k.3);
+            for l in &c.lengths {
+                let cell = r
+                    .power
+                    .iter()
+                    .find(|p| (p.gamma, p.delta, p.context, p.temperature) == *k && p.length == *l)
+                    .map(|p| pct(p.tpr.get(ai).copied().unwrap_or(f64::NAN)))
+                    .unwrap_or_default();
+                let _ = write!(m, " {cell} |");
+            }
+            m.push('\n');
+        }
+    }
+
+    let _ = writeln!(
+        m,
+        "\n## True-positive rate (%) at 200 tokens with dedup off, and median z / log10 p with dedup on\n\n\
+         | γ | δ | h | T | {} | median z | median log10 p | green % | FPR on unwatermarked model text (%) {} |\n|---|---|---|---|{}---|---|---|---|",
+        alphas
+            .iter()
+            .map(|a| format!("TPR {a} (no dedup)"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        alphas.join(" / "),
+        "---|".repeat(alphas.len())
+    );
+    for p in r.power.iter().filter(|p| p.length == 200) {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {} |",
+            p.gamma,
+            p.delta,
+            p.context,
+            p.temperature,
+            p.tpr_nodedup
+                .iter()
+                .map(|&x| pct(x))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            p.median_z,
+            p.median_log10_p,
+            100.0 * p.green_fraction,
+            p.fpr_model
+                .iter()
+                .map(|&x| pct(x))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+
+    fpr_table(
+        &mut m,
+        "False-positive rate (%) on held-out human text",
+        &r.false_positives,
+        &alphas,
+        true,
+    );
+    if !r.repetitive.is_empty() {
+        fpr_table(
+            &mut m,
+            "False-positive rate (%) on repetitive human text (Rust code from the toolchain's books)",
+            &r.repetitive,
+            &alphas,
+            false,
+        );
+    }
+
+    let _ = writeln!(
+        m,
+        "\n## Text quality: perplexity under the unwatermarked model\n\n| γ | δ | h | T | watermarked | unwatermarked | ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for q in &r.quality {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |",
+            q.gamma,
+            q.delta,
+            q.context,
+            q.temperature,
+            q.perplexity_watermarked,
+            q.perplexity_plain,
+            q.perplexity_watermarked / q.perplexity_plain
+        );
+    }
+
+    let _ = writeln!(
+        m,
+        "\n## Robustness: TPR (%) at α = 1e-3 (median z), γ {}, δ {}, T {}, 200 tokens\n",
+        super::grid::headline(c).0,
+        super::grid::headline(c).1,
+        c.temperatures.first().copied().unwrap_or(1.0)
+    );
+    let a3 = c.alphas.iter().position(|&a| a == 1e-3).unwrap_or(0);
+    let _ = write!(m, "| attack | strength |");
+    for h in &c.contexts {
+        let _ = write!(m, " h = {h} |");
+    }
+    let _ = write!(m, "\n|---|---|");
+    for _ in &c.contexts {
+        m.push_str("---|");
+    }
+    m.push('\n');
+    let mut attacks = Vec::new();
+    for row in &r.robustness {
+        if !attacks.contains(&row.attack) {
+            attacks.push(row.attack);
+        }
+    }
+    for a in &attacks {
+        let _ = write!(m, "| {} | {} |", a.name(), a.strength());
+        for h in &c.contexts {
+            let cell = r
+                .robustness
+                .iter()
+                .find(|x| x.attack == *a && x.context == *h)
+                .map(|x| {
+                    format!(
+                        "{} ({:.1})",
+                        pct(x.tpr.get(a3).copied().unwrap_or(f64::NAN)),
+                        x.median_z
+                    )
+                })
+                .unwrap_or_default();
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
+    let _ = writeln!(
+        m,
+        "\nCopy-paste documents are {} tokens long; the strength is the watermarked share.",
+        c.lengths.iter().max().copied().unwrap_or(0)
+    );
+    m
+}
+
+fn fpr_table(m: &mut String, title: &str, rows: &[FprRow], alphas: &[String], by_length: bool) {
+    let _ = writeln!(m, "\n## {title}\n");
+    let _ = writeln!(
+        m,
+        "| γ | h | {}dedup | tests | {} | repeated tuples (%) |\n|---|---|{}---|---|{}---|",
+        if by_length { "tokens | " } else { "" },
+        alphas
+            .iter()
+            .map(|a| format!("FPR {a}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        if by_length { "---|" } else { "" },
+        "---|".repeat(alphas.len())
+    );
+    for r in rows {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {}{} | {} | {} | {} |",
+            r.gamma,
+            r.context,
+            if by_length {
+                format!("{} | ", r.length)
+            } else {
+                String::new()
+            },
+            if r.dedup { "on" } else { "off" },
+            r.tests,
+            r.fpr
+                .iter()
+                .map(|&x| format!("{:.3}", 100.0 * x))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            if r.dedup && r.repeated_fraction > 0.0 {
+                format!("{:.1}", 100.0 * r.repeated_fraction)
+            } else {
+                "–".into()
+            }
+        );
+    }
+}
