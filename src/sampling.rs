@@ -62,6 +62,10 @@ pub struct Sampler {
     cand: Vec<(f32, u32)>,
     /// Unnormalised probabilities.
     weights: Vec<f32>,
+    /// Nucleus bucket of each token.
+    buckets: Vec<u16>,
+    /// Probability mass per bucket.
+    mass: Vec<f64>,
 }
 
 impl Sampler {
@@ -75,6 +79,8 @@ impl Sampler {
             config,
             cand: Vec::new(),
             weights: Vec::new(),
+            buckets: Vec::new(),
+            mass: Vec::new(),
         })
     }
 
@@ -114,6 +120,9 @@ impl Sampler {
                 .and_then(|i| u32::try_from(i).ok())
                 .unwrap_or(argmax));
         }
+        if cfg.top_k == 0 || cfg.top_k >= logits.len() {
+            return self.sample_top_p(logits, max, inv_t, cfg.top_p, u, argmax);
+        }
         self.cand.clear();
         self.cand.extend(
             logits
@@ -123,47 +132,25 @@ impl Sampler {
                 .map(|(&l, i)| (l, i)),
         );
         let by_desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        let mut keep = self.cand.len();
-        if cfg.top_k > 0 && cfg.top_k < keep {
+        if cfg.top_k < self.cand.len() {
             self.cand.select_nth_unstable_by(cfg.top_k - 1, by_desc);
-            keep = cfg.top_k;
-            self.cand.truncate(keep);
+            self.cand.truncate(cfg.top_k);
         }
         if cfg.top_p < 1.0 {
+            self.cand.sort_unstable_by(by_desc);
             let z: f64 = self
                 .cand
                 .iter()
                 .map(|&(l, _)| f64::from(((l - max) * inv_t).exp()))
                 .sum();
             let target = f64::from(cfg.top_p) * z;
-            // Grow a sorted prefix until it holds `top_p` of the mass: O(V) per round and
-            // usually one round, instead of sorting the whole vocabulary.
-            let mut k = 64.min(self.cand.len());
-            loop {
-                if k < self.cand.len() {
-                    self.cand.select_nth_unstable_by(k - 1, by_desc);
-                }
-                let prefix = self.cand.get_mut(..k).unwrap_or_default();
-                prefix.sort_unstable_by(by_desc);
-                let mut acc = 0.0f64;
-                let mut cut = None;
-                for (i, &(l, _)) in prefix.iter().enumerate() {
-                    acc += f64::from(((l - max) * inv_t).exp());
-                    if acc >= target {
-                        cut = Some(i + 1);
-                        break;
-                    }
-                }
-                match cut {
-                    Some(c) => {
-                        keep = c;
-                        break;
-                    }
-                    None if k >= self.cand.len() => {
-                        keep = k;
-                        break;
-                    }
-                    None => k = (k * 4).min(self.cand.len()),
+            let mut acc = 0.0f64;
+            let mut keep = self.cand.len();
+            for (i, &(l, _)) in self.cand.iter().enumerate() {
+                acc += f64::from(((l - max) * inv_t).exp());
+                if acc >= target {
+                    keep = i + 1;
+                    break;
                 }
             }
             self.cand.truncate(keep);
@@ -176,6 +163,117 @@ impl Sampler {
             .get(idx)
             .map(|&(_, id)| id)
             .ok_or(Error::NoCandidates)
+    }
+
+    /// Nucleus sampling over the whole vocabulary in O(V): tokens are bucketed by how far
+    /// their scaled logit lies below the maximum, the bucket where the cumulative mass crosses
+    /// `top_p` is found, and only that bucket is sorted. The kept set is exactly the smallest
+    /// set of most likely tokens (ties broken by lower id) whose mass reaches `top_p`.
+    fn sample_top_p(
+        &mut self,
+        logits: &[f32],
+        max: f32,
+        inv_t: f32,
+        top_p: f32,
+        u: f64,
+        argmax: u32,
+    ) -> Result<u32> {
+        self.weights.clear();
+        self.weights
+            .extend(logits.iter().map(|&l| ((l - max) * inv_t).exp()));
+        self.buckets.clear();
+        self.buckets
+            .extend(logits.iter().map(|&l| bucket_of(l, max, inv_t)));
+        self.mass.clear();
+        self.mass.resize(BUCKETS, 0.0);
+        let mut z = 0.0f64;
+        for (&w, &b) in self.weights.iter().zip(&self.buckets) {
+            if let Some(m) = self.mass.get_mut(usize::from(b)) {
+                *m += f64::from(w);
+            }
+            z += f64::from(w);
+        }
+        let target = f64::from(top_p) * z;
+        let mut before = 0.0f64;
+        let mut boundary = BUCKETS - 1;
+        for (b, &m) in self.mass.iter().enumerate() {
+            if before + m >= target {
+                boundary = b;
+                break;
+            }
+            before += m;
+        }
+        let boundary = boundary as u16;
+        // Sort the boundary bucket and find the last kept token in it.
+        self.cand.clear();
+        self.cand.extend(
+            logits
+                .iter()
+                .zip(0u32..)
+                .zip(&self.buckets)
+                .filter(|&(_, &b)| b == boundary)
+                .map(|((&l, i), _)| (l, i)),
+        );
+        self.cand
+            .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut acc = before;
+        let mut cutoff = self.cand.last().copied();
+        for &(l, i) in &self.cand {
+            acc += f64::from(((l - max) * inv_t).exp());
+            if acc >= target {
+                cutoff = Some((l, i));
+                break;
+            }
+        }
+        let kept = |l: f32, i: u32, b: u16| {
+            b < boundary
+                || (b == boundary && cutoff.is_some_and(|(cl, ci)| l > cl || (l == cl && i <= ci)))
+        };
+        let mut total = 0.0f64;
+        for ((&w, (&l, i)), &b) in self
+            .weights
+            .iter()
+            .zip(logits.iter().zip(0u32..))
+            .zip(&self.buckets)
+        {
+            if kept(l, i, b) {
+                total += f64::from(w);
+            }
+        }
+        let goal = u * total;
+        let mut acc = 0.0f64;
+        let mut last = argmax;
+        for ((&w, (&l, i)), &b) in self
+            .weights
+            .iter()
+            .zip(logits.iter().zip(0u32..))
+            .zip(&self.buckets)
+        {
+            if w > 0.0 && kept(l, i, b) {
+                acc += f64::from(w);
+                last = i;
+                if acc > goal {
+                    return Ok(i);
+                }
+            }
+        }
+        Ok(last)
+    }
+}
+
+/// Number of buckets for nucleus sampling; they cover scaled logits down to
+/// `BUCKETS / BUCKET_SCALE` = 32 nats below the maximum (relative weight 1e-14); anything
+/// lower shares the last bucket.
+const BUCKETS: usize = 4096;
+/// Buckets per nat.
+const BUCKET_SCALE: f32 = 128.0;
+
+fn bucket_of(l: f32, max: f32, inv_t: f32) -> u16 {
+    let d = (max - l) * inv_t * BUCKET_SCALE;
+    if d.is_nan() || d >= (BUCKETS - 1) as f32 {
+        (BUCKETS - 1) as u16
+    } else {
+        d.max(0.0) as u16
     }
 }
 

@@ -368,6 +368,17 @@ fn perplexity_of(lm: &NgramLm, prompt: &[u32], generated: &[u32]) -> Result<(f64
     Ok((nll, generated.len()))
 }
 
+/// Per-length accumulators of one setting: log10 p (dedup on, off, on unwatermarked model
+/// text), z-scores and green fractions.
+#[derive(Default)]
+struct LengthAcc {
+    p_on: Vec<f64>,
+    p_off: Vec<f64>,
+    p_plain: Vec<f64>,
+    z: Vec<f64>,
+    green: Vec<f64>,
+}
+
 struct Setting {
     gamma: f64,
     delta: f64,
@@ -504,8 +515,7 @@ pub fn run(
             .iter()
             .position(|&t| t == s.temperature)
             .unwrap_or(0);
-        let mut per_len: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> =
-            lengths.iter().map(|_| Default::default()).collect();
+        let mut per_len: Vec<LengthAcc> = lengths.iter().map(|_| LengthAcc::default()).collect();
         let (mut nll_w, mut n_w, mut nll_p, mut n_p) = (0.0, 0, 0.0, 0);
         for i in 0..cfg.samples {
             let key = key_for(si, i);
@@ -532,13 +542,13 @@ pub fn run(
             let c_plain = prefix_counts(&on, plain, &lengths)?;
             for (k, acc) in per_len.iter_mut().enumerate() {
                 let (sc, gr) = c_on.get(k).copied().unwrap_or_default();
-                acc.0.push(log10_p(sc, gr, gamma)?);
+                acc.p_on.push(log10_p(sc, gr, gamma)?);
                 let (sc2, gr2) = c_off.get(k).copied().unwrap_or_default();
-                acc.1.push(log10_p(sc2, gr2, gamma)?);
+                acc.p_off.push(log10_p(sc2, gr2, gamma)?);
                 let (sc3, gr3) = c_plain.get(k).copied().unwrap_or_default();
-                acc.2.push(log10_p(sc3, gr3, gamma)?);
-                acc.3.push(stats::z_score(gr as u64, sc as u64, gamma));
-                acc.4
+                acc.p_plain.push(log10_p(sc3, gr3, gamma)?);
+                acc.z.push(stats::z_score(gr as u64, sc as u64, gamma));
+                acc.green
                     .push(if sc == 0 { 0.0 } else { gr as f64 / sc as f64 });
             }
             let prompt = prompts.get(i % prompts.len()).copied().unwrap_or_default();
@@ -550,7 +560,14 @@ pub fn run(
             n_p += b;
         }
         for (k, &length) in lengths.iter().enumerate() {
-            let Some((p_on, p_off, p_plain, z, g)) = per_len.get(k) else {
+            let Some(LengthAcc {
+                p_on,
+                p_off,
+                p_plain,
+                z,
+                green: g,
+            }) = per_len.get(k)
+            else {
                 continue;
             };
             power.push(PowerRow {

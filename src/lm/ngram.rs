@@ -133,7 +133,7 @@ fn discount(d: &[f64; 3], c: u32) -> f64 {
 
 /// Sorts n-grams (first `n` entries significant) and merges equal ones, summing counts.
 fn sort_count(mut v: Vec<(Gram, u32)>) -> Vec<(Gram, u32)> {
-    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v.sort_unstable_by_key(|x| x.0);
     let mut out: Vec<(Gram, u32)> = Vec::with_capacity(v.len());
     for (g, c) in v {
         match out.last_mut() {

@@ -389,7 +389,7 @@ mod tests {
         std::fs::write(dir.join("sub/c.html"), "<html><head><title>x</title></head><body><p>Hi <i>there</i></p><script>var x;</script></body></html>").unwrap();
         std::fs::write(dir.join("bad.txt"), [0xff, 0xfe]).unwrap();
         std::fs::write(dir.join("image.png"), [0u8; 4]).unwrap();
-        let c = Corpus::read(&[dir.clone()]).unwrap();
+        let c = Corpus::read(std::slice::from_ref(&dir)).unwrap();
         let texts: Vec<&str> = c.documents.iter().map(|d| d.text.as_str()).collect();
         assert_eq!(texts, vec!["Plain text.", "one", "two", "Hi there"]);
         assert_eq!(c.documents[1].prompt.as_deref(), Some("p"));

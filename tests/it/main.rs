@@ -4,6 +4,8 @@
 mod cli;
 mod detection;
 #[cfg(feature = "tiktoken")]
+mod eval;
+#[cfg(feature = "tiktoken")]
 mod fuzz_corpus;
 mod golden;
 mod properties;

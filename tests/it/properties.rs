@@ -217,3 +217,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, rng_seed: proptest::test_runner::RngSeed::Fixed(5), ..ProptestConfig::default() })]
+
+    /// Nucleus sampling only returns members of the smallest most-likely set whose mass
+    /// reaches top_p (computed here by brute force: sort everything), and never a token
+    /// outside the top k.
+    #[test]
+    fn top_p_and_top_k_keep_the_right_set(
+        logits in prop::collection::vec(prop_oneof![-8.0f32..8.0, Just(0.0f32), Just(f32::NEG_INFINITY)], 1..600),
+        top_p in 0.05f32..1.0, temperature in 0.2f32..2.0, top_k in 0usize..50,
+    ) {
+        prop_assume!(logits.iter().any(|l| l.is_finite()));
+        let mut order: Vec<u32> = (0..logits.len() as u32).filter(|&i| logits[i as usize].is_finite()).collect();
+        order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+        if top_k > 0 { order.truncate(top_k); }
+        let max = logits[order[0] as usize];
+        let w: Vec<f64> = order.iter().map(|&i| f64::from(((logits[i as usize] - max) / temperature).exp())).collect();
+        let z: f64 = w.iter().sum();
+        let mut acc = 0.0;
+        let mut keep = order.len();
+        for (j, x) in w.iter().enumerate() {
+            acc += x;
+            if acc >= f64::from(top_p) * z { keep = j + 1; break; }
+        }
+        // Allow one extra token of slack for f32/f64 rounding at the exact boundary.
+        let allowed: std::collections::HashSet<u32> = order.iter().take(keep + 1).copied().collect();
+        let mut s = provmark::sampling::Sampler::new(provmark::sampling::SamplingConfig { temperature, top_k, top_p }).unwrap();
+        for j in 0..200 {
+            let t = s.sample(&logits, f64::from(j) / 200.0).unwrap();
+            prop_assert!(allowed.contains(&t), "token {} outside the nucleus of {} tokens", t, keep);
+        }
+    }
+}
