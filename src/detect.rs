@@ -160,13 +160,27 @@ impl Detector {
         vocab_size: usize,
         config: DetectorConfig,
     ) -> Result<Self> {
+        Self::for_scheme(Kgw::new(key, params), key.key_id(), vocab_size, config)
+    }
+
+    /// A detector for a keyed scheme (for example a shifted per-account [`Kgw`]), reporting
+    /// `key_id`.
+    ///
+    /// # Errors
+    /// As [`Detector::new`].
+    pub fn for_scheme(
+        kgw: Kgw,
+        key_id: KeyId,
+        vocab_size: usize,
+        config: DetectorConfig,
+    ) -> Result<Self> {
         config.validate()?;
         if vocab_size == 0 || vocab_size > crate::prf::MAX_VOCAB {
             return Err(Error::param("vocab_size", "must be between 1 and 2^21"));
         }
         Ok(Detector {
-            kgw: Kgw::new(key, params),
-            key_id: key.key_id(),
+            kgw,
+            key_id,
             vocab_size,
             config,
         })
@@ -244,7 +258,6 @@ impl Scorer<'_> {
             });
         }
         let kgw = &self.det.kgw;
-        let threshold = kgw.params().threshold();
         self.flags.reserve(tokens.len());
         for &tok in tokens {
             let flag = match kgw.seed(self.history.history())? {
@@ -255,7 +268,7 @@ impl Scorer<'_> {
                         TokenFlag::Repeated
                     } else {
                         self.scored += 1;
-                        if seed.byte(tok) < threshold {
+                        if kgw.green_under(&seed, tok) {
                             self.green += 1;
                             TokenFlag::Green
                         } else {

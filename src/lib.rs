@@ -16,7 +16,9 @@
 //! * [`sampling`]: temperature / top-k / top-p sampling without per-step allocation.
 //! * [`detect`]: scoring token ids and deciding, with per-token flags.
 //! * [`stats`]: exact binomial and gamma tails in log space, z-scores, Holm–Bonferroni.
-//! * [`text`]: tokenizers (built-in tiktoken encodings, Hugging Face files).
+//! * [`text`]: tokenizers (built-in tiktoken encodings, Hugging Face files) and corpora.
+//! * [`provenance`]: corpus audits, per-account keys, emission ledgers.
+//! * [`eval`]: the demo and the evaluation on real text; [`report`]: HTML reports.
 //! * [`lm`]: language models for demos and evaluation (synthetic, n-gram).
 //!
 //! ## Server side
@@ -54,6 +56,7 @@ pub mod fuzzing;
 pub mod key;
 pub mod lm;
 pub mod prf;
+pub mod provenance;
 pub mod report;
 pub mod sampling;
 pub mod scheme;

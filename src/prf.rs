@@ -198,23 +198,44 @@ impl Seed {
         c.apply_keystream(out);
     }
 
-    /// Calls `f(chunk_start, bytes)` over consecutive keystream chunks covering tokens
-    /// `0 .. len`, using a stack buffer: no heap allocation.
-    pub(crate) fn for_each_chunk(&self, len: usize, mut f: impl FnMut(usize, &[u8])) {
+    /// Calls `f(chunk_start, bytes)` over consecutive keystream chunks holding the bytes of
+    /// positions `offset, offset + 1, …` (modulo 2^21), `len` bytes in all, using a stack
+    /// buffer: no heap allocation. `chunk_start` counts from 0.
+    pub(crate) fn for_each_chunk(&self, offset: u32, len: usize, mut f: impl FnMut(usize, &[u8])) {
         const CHUNK: usize = 2048;
         let mut c = self.cipher();
+        let mut pos = offset as usize & POSITION_MASK;
+        c.seek(pos as u64);
         let mut buf = [0u8; CHUNK];
         let mut start = 0;
         while start < len {
-            let n = CHUNK.min(len - start);
+            // Never cross the 2^21 wrap-around inside one chunk.
+            let n = CHUNK.min(len - start).min(MAX_VOCAB - pos);
             let b = buf.get_mut(..n).unwrap_or_default();
             b.fill(0);
             c.apply_keystream(b);
             f(start, b);
             start += n;
+            pos += n;
+            if pos == MAX_VOCAB {
+                pos = 0;
+                c.seek(0u64);
+            }
         }
     }
+
+    /// Fills `out` with the bytes of positions `offset, offset + 1, …` (modulo 2^21).
+    pub fn fill_wrapped(&self, offset: u32, out: &mut [u8]) {
+        self.for_each_chunk(offset, out.len(), |start, bytes| {
+            if let Some(o) = out.get_mut(start..start + bytes.len()) {
+                o.copy_from_slice(bytes);
+            }
+        });
+    }
 }
+
+/// Keystream positions are taken modulo 2^21 (the vocabulary bound).
+pub const POSITION_MASK: usize = MAX_VOCAB - 1;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ use clap::Args;
 use provmark::lm::ngram::NgramLm;
 use provmark::lm::synthetic::SyntheticLm;
 use provmark::lm::{LanguageModel, generate};
+use provmark::provenance::ledger::LedgerWriter;
 use provmark::sampling::{Sampler, SamplingConfig};
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct GenerateArgs {
     /// Sample without the watermark (a control with the same model).
     #[arg(long)]
     no_watermark: bool,
+    /// Append the keyed fingerprints of the contexts of emitted tokens to this ledger file.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
 }
 
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
@@ -78,16 +82,28 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let watermark = (!a.no_watermark).then_some(&kgw);
+    let mut ledger = match &a.ledger {
+        Some(p) => Some(LedgerWriter::open(p, &key.secret, kgw.params().context())?),
+        None => None,
+    };
     let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {
-        let ids = tok.encode(prompt)?;
-        Ok(generate(
+        let mut ids = tok.encode(prompt)?;
+        let generated = generate(
             lm.as_ref(),
             watermark,
             &ids,
             a.tokens,
             &mut sampler,
             &mut || rng.random(),
-        )?)
+        )?;
+        if let Some(l) = ledger.as_mut() {
+            for &t in &generated {
+                l.record(&ids)?;
+                ids.push(t);
+            }
+            l.flush()?;
+        }
+        Ok(generated)
     };
     if let Some(file) = &a.prompts {
         let text = std::fs::read_to_string(file).map_err(|e| provmark::Error::io(file, e))?;

@@ -3,7 +3,7 @@
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
-use provmark::prf::PrfVersion;
+use provmark::provenance::accounts::{AccountMode, MasterKey};
 use provmark::scheme::{KgwParams, SchemeConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,19 @@ pub struct KeygenArgs {
     /// Tokenizer: o200k_base, cl100k_base, or a path to a Hugging Face tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
+    /// Write a master secret for per-account keys (see `provmark derive`).
+    #[arg(long)]
+    master: bool,
+    /// With --master: `shifted` (one PRF, a shift per account; audits all accounts in one
+    /// pass) or `independent` (a separate secret per account).
+    #[arg(long, value_enum, default_value_t = Mode::Shifted, requires = "master")]
+    accounts: Mode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Mode {
+    Shifted,
+    Independent,
 }
 
 pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
@@ -39,13 +52,29 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
     let tokenizer = TokenizerSpec::parse(&a.tokenizer);
     // Load it once so a key is never made for a tokenizer that cannot be used.
     tokenizer.load().context(format!("tokenizer {tokenizer}"))?;
+    if a.master {
+        let master = MasterKey {
+            secret: SecretKey::generate()?,
+            params,
+            tokenizer,
+            mode: match a.accounts {
+                Mode::Shifted => AccountMode::Shifted,
+                Mode::Independent => AccountMode::Independent,
+            },
+        };
+        master.write_new(&a.out)?;
+        out(format_args!(
+            "{} {} (master)",
+            master.key_id(),
+            a.out.display()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let key = KeyFile {
         secret: SecretKey::generate()?,
-        scheme: SchemeConfig::Kgw {
-            prf: PrfVersion::V1,
-            params,
-        },
+        scheme: SchemeConfig::kgw(params),
         tokenizer,
+        account: None,
     };
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
@@ -61,5 +90,40 @@ pub struct KeyIdArgs {
 pub fn key_id(a: KeyIdArgs) -> CliResult<ExitCode> {
     let key = load_key(&a.key)?;
     out(key.key_id())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct DeriveArgs {
+    /// The master secret file (from `keygen --master`).
+    #[arg(long)]
+    master: PathBuf,
+    /// The account id.
+    #[arg(long)]
+    account: String,
+    /// Where to write the account's key file (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Loads a master file, printing its warnings.
+pub fn load_master(path: &std::path::Path) -> CliResult<MasterKey> {
+    let (m, warnings) = MasterKey::load(path)?;
+    for w in &warnings {
+        eprintln!("provmark: warning: {w}");
+    }
+    Ok(m)
+}
+
+pub fn derive(a: DeriveArgs) -> CliResult<ExitCode> {
+    let master = load_master(&a.master)?;
+    let key = master.account_key(&a.account);
+    key.write_new(&a.out)?;
+    out(format_args!(
+        "{} {} (account {})",
+        key.key_id(),
+        a.out.display(),
+        a.account
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch. Each subcommand lives in its own file.
 
+mod audit;
 mod demo;
 mod detect;
 mod eval;
@@ -30,6 +31,10 @@ enum Command {
     Keygen(keys::KeygenArgs),
     /// Print the public key id of a key file.
     KeyId(keys::KeyIdArgs),
+    /// Write the key file of one account under a master secret.
+    Derive(keys::DeriveArgs),
+    /// Test a corpus of a suspect model's outputs for keys or accounts (radioactivity).
+    Audit(audit::AuditArgs),
     /// Sample watermarked (or control) text from a built-in language model.
     Generate(generate::GenerateArgs),
     /// Test texts or token-id lists for a key's watermark.
@@ -115,6 +120,8 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Keygen(a) => keys::keygen(a),
         Command::KeyId(a) => keys::key_id(a),
+        Command::Derive(a) => keys::derive(a),
+        Command::Audit(a) => audit::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Lm(c) => lm::run(c),

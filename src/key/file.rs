@@ -41,6 +41,8 @@ pub struct KeyFile {
     pub scheme: SchemeConfig,
     /// The tokenizer the watermark is embedded with.
     pub tokenizer: TokenizerSpec,
+    /// The account this key was derived for under a master secret, if any.
+    pub account: Option<String>,
 }
 
 /// A key file and the warnings raised while loading it (for example loose permissions).
@@ -60,19 +62,29 @@ struct Repr {
     key_id: KeyId,
     scheme: SchemeConfig,
     tokenizer: TokenizerSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     secret: String,
 }
 
 impl KeyFile {
-    /// The public key id.
+    /// The public key id: the secret's id, followed by `+` and the shift in hex for a shifted
+    /// per-account key (whose secret is the master's).
     pub fn key_id(&self) -> KeyId {
-        self.secret.key_id()
+        match &self.scheme {
+            SchemeConfig::Kgw { shift, .. } if *shift != 0 => {
+                self.secret.key_id().with_shift(*shift)
+            }
+            _ => self.secret.key_id(),
+        }
     }
 
     /// The KGW scheme keyed with this secret.
     pub fn kgw(&self) -> Kgw {
         match &self.scheme {
-            SchemeConfig::Kgw { params, .. } => Kgw::new(&self.secret, *params),
+            SchemeConfig::Kgw { params, shift, .. } => {
+                Kgw::with_shift(&self.secret, *params, *shift)
+            }
         }
     }
 
@@ -103,18 +115,19 @@ impl KeyFile {
                 repr.version
             )));
         }
-        let secret = SecretKey::from_hex(&secret_hex)?;
-        if secret.key_id() != repr.key_id {
+        let key = KeyFile {
+            secret: SecretKey::from_hex(&secret_hex)?,
+            scheme: repr.scheme,
+            tokenizer: repr.tokenizer,
+            account: repr.account,
+        };
+        if key.key_id() != repr.key_id {
             return Err(Error::KeyFormat(format!(
                 "key_id {} does not match the secret (file corrupted or edited)",
                 repr.key_id
             )));
         }
-        Ok(KeyFile {
-            secret,
-            scheme: repr.scheme,
-            tokenizer: repr.tokenizer,
-        })
+        Ok(key)
     }
 
     /// Serialises to key-file JSON, secret included: handle the result as the secret.
@@ -125,6 +138,7 @@ impl KeyFile {
             key_id: self.key_id(),
             scheme: self.scheme.clone(),
             tokenizer: self.tokenizer.clone(),
+            account: self.account.clone(),
             secret: self.secret.to_hex_dangerous().to_string(),
         };
         let mut out = Zeroizing::new(serde_json::to_string_pretty(&repr).unwrap_or_default());
@@ -157,7 +171,7 @@ impl KeyFile {
 }
 
 /// serde_json's message without any quoted input values (which could be secret).
-fn describe_json_error(e: &serde_json::Error) -> String {
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Io => "I/O error".into(),
@@ -233,17 +247,14 @@ pub(crate) fn read_private(path: &Path) -> Result<(Zeroizing<String>, Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prf::PrfVersion;
     use crate::scheme::KgwParams;
 
     fn sample() -> KeyFile {
         KeyFile {
             secret: SecretKey::from_bytes([5; 32]),
-            scheme: SchemeConfig::Kgw {
-                prf: PrfVersion::V1,
-                params: KgwParams::default(),
-            },
+            scheme: SchemeConfig::kgw(KgwParams::default()),
             tokenizer: TokenizerSpec::default(),
+            account: None,
         }
     }
 

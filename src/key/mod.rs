@@ -17,7 +17,7 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-mod file;
+pub(crate) mod file;
 
 pub use file::{KeyFile, LoadedKeyFile, TokenizerSpec};
 
@@ -144,6 +144,11 @@ impl KeyId {
     /// The id as text, e.g. `pm1-3f9a0c1e22b4d6a8`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id of a shifted per-account key under this (master) id: `pm1-…+0a1b2c`.
+    pub fn with_shift(&self, shift: u32) -> KeyId {
+        KeyId(format!("{}+{shift:06x}", self.0))
     }
 }
 

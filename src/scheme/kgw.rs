@@ -22,7 +22,7 @@
 //! ```
 
 use crate::key::SecretKey;
-use crate::prf::{MAX_CONTEXT, MAX_VOCAB, PrfV1, Seed};
+use crate::prf::{MAX_CONTEXT, MAX_VOCAB, POSITION_MASK, PrfV1, Seed};
 use crate::sampling::Sampler;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,7 @@ impl KgwParams {
 pub struct Kgw {
     prf: PrfV1,
     params: KgwParams,
+    shift: u32,
 }
 
 impl Kgw {
@@ -153,7 +154,31 @@ impl Kgw {
         Kgw {
             prf: PrfV1::new(key),
             params,
+            shift: 0,
         }
+    }
+
+    /// Keys the scheme with a cyclic shift of the vocabulary axis: token `v` takes the PRF
+    /// byte of position `(v + shift) mod 2^21`. Distinct shifts give independent green lists
+    /// under one secret; this is how per-account watermarks share a master key
+    /// ([`crate::provenance::accounts`]). `shift` is reduced modulo 2^21.
+    pub fn with_shift(key: &SecretKey, params: KgwParams, shift: u32) -> Self {
+        Kgw {
+            prf: PrfV1::new(key),
+            params,
+            shift: shift & POSITION_MASK as u32,
+        }
+    }
+
+    /// The cyclic shift (0 for ordinary keys).
+    pub fn shift(&self) -> u32 {
+        self.shift
+    }
+
+    /// Whether `token` is green under `seed` (applies the shift).
+    pub fn green_under(&self, seed: &Seed, token: u32) -> bool {
+        let pos = (token as usize + self.shift as usize) & POSITION_MASK;
+        seed.byte(pos as u32) < self.params.threshold
     }
 
     /// The parameters.
@@ -184,9 +209,7 @@ impl Kgw {
     /// # Errors
     /// As [`Kgw::seed`].
     pub fn is_green(&self, history: &[u32], token: u32) -> Result<Option<bool>> {
-        Ok(self
-            .seed(history)?
-            .map(|s| s.byte(token) < self.params.threshold))
+        Ok(self.seed(history)?.map(|s| self.green_under(&s, token)))
     }
 
     /// Adds δ to the logits of the green tokens of the step after `history`, in place. Red
@@ -205,7 +228,7 @@ impl Kgw {
     fn apply(&self, seed: &Seed, logits: &mut [f32]) {
         let t = self.params.threshold;
         let delta = self.params.delta;
-        seed.for_each_chunk(logits.len(), |start, bytes| {
+        seed.for_each_chunk(self.shift, logits.len(), |start, bytes| {
             if let Some(chunk) = logits.get_mut(start..start + bytes.len()) {
                 for (l, &b) in chunk.iter_mut().zip(bytes) {
                     select_bias(l, b, t, delta);

@@ -28,10 +28,27 @@ pub enum SchemeConfig {
         /// γ, δ and context width.
         #[serde(flatten)]
         params: KgwParams,
+        /// Cyclic shift of the vocabulary axis (per-account keys under a master secret);
+        /// absent in files means 0.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        shift: u32,
     },
 }
 
+fn is_zero(x: &u32) -> bool {
+    *x == 0
+}
+
 impl SchemeConfig {
+    /// The default KGW scheme with the given parameters and PRF v1, no shift.
+    pub fn kgw(params: KgwParams) -> Self {
+        SchemeConfig::Kgw {
+            prf: PrfVersion::V1,
+            params,
+            shift: 0,
+        }
+    }
+
     /// The scheme's short name, as reported by the detector (`"kgw"`).
     pub fn name(&self) -> &'static str {
         match self {

@@ -48,105 +48,156 @@ pub struct Corpus {
 /// File extensions read when walking a directory.
 const TEXT_EXTS: &[&str] = &["txt", "text", "md", "jsonl", "ndjson", "html", "htm"];
 
+/// One item met while reading inputs (see [`visit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A prose document.
+    Document(Document),
+    /// A code block from an HTML page.
+    Code(Document),
+    /// An input that could not be used.
+    Skipped(Skipped),
+}
+
+/// Streams the documents of files and directories to `f`, one at a time, so a corpus of any
+/// size is read in bounded memory. Directories are walked recursively in sorted order.
+///
+/// # Errors
+/// [`Error::Io`] when a named path does not exist; problems with files inside are reported
+/// as [`Item::Skipped`].
+pub fn visit(paths: &[PathBuf], f: &mut dyn FnMut(Item)) -> Result<()> {
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            let mut skipped = Vec::new();
+            walk(p, &mut files, &mut skipped);
+            for s in skipped {
+                f(Item::Skipped(s));
+            }
+            files.sort();
+            for file in files {
+                read_file(&file, f);
+            }
+        } else {
+            read_file(p, f);
+        }
+    }
+    Ok(())
+}
+
+/// The files [`visit`] would read under `paths`, with their sizes (for progress reporting).
+pub fn list_files(paths: &[PathBuf]) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files, &mut Vec::new());
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.into_iter()
+        .map(|p| {
+            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            (p, len)
+        })
+        .collect()
+}
+
 impl Corpus {
-    /// Reads files and directories. A path that does not exist is an error; problems with
-    /// individual files inside are recorded in [`Corpus::skipped`].
+    /// Reads files and directories into memory (see [`visit`] for streaming).
     ///
     /// # Errors
     /// [`Error::Io`] when a named path does not exist.
     pub fn read(paths: &[PathBuf]) -> Result<Corpus> {
         let mut c = Corpus::default();
-        for p in paths {
-            let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-            if meta.is_dir() {
-                let mut files = Vec::new();
-                walk(p, &mut files, &mut c.skipped);
-                files.sort();
-                for f in files {
-                    c.read_file(&f);
-                }
-            } else {
-                c.read_file(p);
-            }
-        }
+        visit(paths, &mut |item| match item {
+            Item::Document(d) => c.documents.push(d),
+            Item::Code(d) => c.code.push(d),
+            Item::Skipped(s) => c.skipped.push(s),
+        })?;
         Ok(c)
     }
+}
 
-    fn skip(&mut self, source: impl Into<String>, reason: impl Into<String>) {
-        self.skipped.push(Skipped {
-            source: source.into(),
-            reason: reason.into(),
-        });
-    }
+fn skip(f: &mut dyn FnMut(Item), source: impl Into<String>, reason: impl Into<String>) {
+    f(Item::Skipped(Skipped {
+        source: source.into(),
+        reason: reason.into(),
+    }));
+}
 
-    fn read_file(&mut self, path: &Path) {
-        let source = path.display().to_string();
-        let text = match std::fs::read(path) {
-            Ok(b) => match String::from_utf8(b) {
-                Ok(t) => t,
-                Err(_) => return self.skip(source, "not valid UTF-8 text"),
-            },
-            Err(e) => return self.skip(source, e.to_string()),
-        };
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        match ext.as_str() {
-            "jsonl" | "ndjson" => self.read_jsonl(&source, &text),
-            "html" | "htm" => {
-                let h = html_to_text(&text);
-                if !h.prose.trim().is_empty() {
-                    self.documents.push(Document {
-                        source: source.clone(),
-                        text: h.prose,
-                        prompt: None,
-                    });
-                }
-                for (i, code) in h.code.into_iter().enumerate() {
-                    self.code.push(Document {
-                        source: format!("{source}#code{i}"),
-                        text: code,
-                        prompt: None,
-                    });
-                }
+fn read_file(path: &Path, f: &mut dyn FnMut(Item)) {
+    let source = path.display().to_string();
+    let text = match std::fs::read(path) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => return skip(f, source, "not valid UTF-8 text"),
+        },
+        Err(e) => return skip(f, source, e.to_string()),
+    };
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "jsonl" | "ndjson" => read_jsonl(&source, &text, f),
+        "html" | "htm" => {
+            let h = html_to_text(&text);
+            if !h.prose.trim().is_empty() {
+                f(Item::Document(Document {
+                    source: source.clone(),
+                    text: h.prose,
+                    prompt: None,
+                }));
             }
-            _ => {
-                if !text.trim().is_empty() {
-                    self.documents.push(Document {
-                        source,
-                        text,
-                        prompt: None,
-                    });
-                }
+            for (i, code) in h.code.into_iter().enumerate() {
+                f(Item::Code(Document {
+                    source: format!("{source}#code{i}"),
+                    text: code,
+                    prompt: None,
+                }));
+            }
+        }
+        _ => {
+            if !text.trim().is_empty() {
+                f(Item::Document(Document {
+                    source,
+                    text,
+                    prompt: None,
+                }));
             }
         }
     }
+}
 
-    fn read_jsonl(&mut self, source: &str, text: &str) {
-        #[derive(serde::Deserialize)]
-        struct Record {
-            text: String,
-            #[serde(default)]
-            prompt: Option<String>,
+fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        text: String,
+        #[serde(default)]
+        prompt: Option<String>,
+    }
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
         }
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let src = format!("{source}:{}", i + 1);
-            match serde_json::from_str::<Record>(line) {
-                Ok(r) => self.documents.push(Document {
-                    source: src,
-                    text: r.text,
-                    prompt: r.prompt,
-                }),
-                Err(e) => self.skip(
-                    src,
-                    format!("not a JSON object with a \"text\" string: {e}"),
-                ),
-            }
+        let src = format!("{source}:{}", i + 1);
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => f(Item::Document(Document {
+                source: src,
+                text: r.text,
+                prompt: r.prompt,
+            })),
+            Err(e) => skip(
+                f,
+                src,
+                format!("not a JSON object with a \"text\" string: {e}"),
+            ),
         }
     }
 }

@@ -1,0 +1,230 @@
+//! `provmark audit`: pooled, deduplicated tests of a whole corpus against keys or accounts.
+
+use super::keys::load_master;
+use super::{CliResult, Context, load_key, out};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use provmark::eval::demo::format_p;
+use provmark::key::SecretKey;
+use provmark::provenance::audit::{Audit, AuditConfig};
+use provmark::provenance::ledger::Ledger;
+use provmark::text::TokenizerSpec;
+use provmark::text::corpus::{self, Item};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// A key to test (repeatable).
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// A master secret; test every account listed in --accounts.
+    #[arg(long, requires = "accounts")]
+    master: Option<PathBuf>,
+    /// File with one account id per line.
+    #[arg(long, requires = "master")]
+    accounts: Option<PathBuf>,
+    /// Only score tuples whose context is in this emission ledger.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Family-wise significance level (after Holm–Bonferroni).
+    #[arg(long, default_value_t = 1e-6)]
+    alpha: f64,
+    /// Keep tuples whose context occurs in a prompt (not recommended).
+    #[arg(long)]
+    no_prompt_exclusion: bool,
+    /// One JSON object per key or account, then {"attribution": ...}.
+    #[arg(long)]
+    json: bool,
+    /// Text files, directories, or JSON Lines with `text` (and optional `prompt`) fields.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
+    let mut audit = Audit::new(AuditConfig {
+        alpha: a.alpha,
+        exclude_prompts: !a.no_prompt_exclusion,
+        ..AuditConfig::default()
+    })?;
+    let mut spec: Option<TokenizerSpec> = None;
+    let mut secrets: Vec<SecretKey> = Vec::new();
+    let mut same_tokenizer = |t: &TokenizerSpec, what: &str| -> CliResult<()> {
+        match &spec {
+            Some(s) if s != t => Err(provmark::Error::InvalidInput(format!(
+                "{what} uses tokenizer {t}, another key uses {s}; audit them separately"
+            )))
+            .context(what),
+            Some(_) => Ok(()),
+            None => {
+                spec = Some(t.clone());
+                Ok(())
+            }
+        }
+    };
+    for path in &a.keys {
+        let key = load_key(path)?;
+        same_tokenizer(&key.tokenizer, &path.display().to_string())?;
+        audit.add_key(&key).context(path.display())?;
+        secrets.push(key.secret.clone());
+    }
+    let mut has_accounts = false;
+    if let (Some(mp), Some(ap)) = (&a.master, &a.accounts) {
+        let master = load_master(mp)?;
+        same_tokenizer(&master.tokenizer, &mp.display().to_string())?;
+        let text = std::fs::read_to_string(ap).map_err(|e| provmark::Error::io(ap, e))?;
+        let accounts: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if accounts.is_empty() {
+            return Err(provmark::Error::InvalidInput("no account ids".into()))
+                .context(ap.display());
+        }
+        audit.add_accounts(&master, &accounts)?;
+        secrets.push(master.secret.clone());
+        has_accounts = true;
+    }
+    let Some(spec) = spec else {
+        return Err(
+            provmark::Error::InvalidInput("give --key or --master with --accounts".into()).into(),
+        );
+    };
+    if let Some(lp) = &a.ledger {
+        let ledger = Ledger::load(lp)?;
+        let key = secrets
+            .iter()
+            .find(|s| s.key_id() == ledger.key_id)
+            .ok_or_else(|| {
+                provmark::Error::InvalidInput(format!(
+                    "the ledger belongs to key {}, which is not audited",
+                    ledger.key_id
+                ))
+            })
+            .context(lp.display())?;
+        audit.set_ledger(ledger, key).context(lp.display())?;
+    }
+    let tok = spec.load()?;
+
+    let files = corpus::list_files(&a.inputs);
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let bar = if total > 8 << 20 {
+        let b = ProgressBar::new(files.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} files {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut skipped: Vec<String> = Vec::new();
+    let mut failure: Option<super::CliError> = None;
+    let mut last_source = String::new();
+    corpus::visit(&a.inputs, &mut |item| {
+        if failure.is_some() {
+            return;
+        }
+        match item {
+            Item::Document(d) => {
+                let file = d
+                    .source
+                    .rsplit_once(':')
+                    .map(|x| x.0)
+                    .unwrap_or(&d.source)
+                    .to_string();
+                if file != last_source {
+                    bar.inc(1);
+                    last_source = file;
+                }
+                let ids = match tok.encode(&d.text) {
+                    Ok(ids) => ids,
+                    Err(e) => return skipped.push(format!("{}: {e}", d.source)),
+                };
+                let prompt = match d.prompt.as_deref().map(|p| tok.encode(p)).transpose() {
+                    Ok(p) => p,
+                    Err(e) => return skipped.push(format!("{}: prompt: {e}", d.source)),
+                };
+                if let Err(e) = audit.add_document(&ids, prompt.as_deref()) {
+                    failure = Some(Err::<(), _>(e).context(&d.source).unwrap_err());
+                }
+            }
+            Item::Code(_) => {}
+            Item::Skipped(s) => skipped.push(format!("{}: {}", s.source, s.reason)),
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let report = audit.report()?;
+    if a.json {
+        for row in &report.rows {
+            let mut v = serde_json::to_value(row).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("corrected_log10_p_value");
+                if !has_accounts {
+                    o.insert("account".into(), serde_json::Value::Null);
+                }
+                o.insert(
+                    "verdict".into(),
+                    serde_json::Value::String(row.verdict.to_string()),
+                );
+            }
+            out(v)?;
+        }
+        out(serde_json::json!({ "attribution": report.attribution }))?;
+    } else {
+        out(format_args!(
+            "{} documents, {} tokens; excluded {} tuples seen in prompts{}",
+            audit.documents(),
+            report.rows.first().map(|r| r.tokens).unwrap_or(0),
+            report.excluded_prompt,
+            if a.ledger.is_some() {
+                format!(", {} outside the ledger", report.excluded_ledger)
+            } else {
+                String::new()
+            }
+        ))?;
+        let mut rows: Vec<_> = report.rows.iter().collect();
+        rows.sort_by(|x, y| x.log10_p_value.total_cmp(&y.log10_p_value));
+        let shown = if rows.len() > 20 { 20 } else { rows.len() };
+        for r in rows.iter().take(shown) {
+            out(format_args!(
+                "{}: {} — {} green of {} scored (expected {:.0}), z {:.2}, p {}, corrected p {}",
+                r.label(),
+                r.verdict,
+                r.green,
+                r.scored,
+                r.expected_green,
+                r.z_score,
+                format_p(r.log10_p_value),
+                format_p(r.corrected_log10_p_value)
+            ))?;
+        }
+        if rows.len() > shown {
+            out(format_args!(
+                "... {} more (use --json for all)",
+                rows.len() - shown
+            ))?;
+        }
+        match &report.attribution {
+            Some(x) if report.tied.is_empty() => out(format_args!("attribution: {x}"))?,
+            Some(x) => out(format_args!(
+                "attribution: {x} (indistinguishable from {}: same shift)",
+                report.tied.join(", ")
+            ))?,
+            None => out("attribution: none")?,
+        }
+    }
+    for s in &skipped {
+        eprintln!("provmark: skipped {s}");
+    }
+    Ok(if skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
