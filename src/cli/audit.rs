@@ -175,7 +175,17 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             }
             out(v)?;
         }
-        out(serde_json::json!({ "attribution": report.attribution }))?;
+        // Without --master the report speaks of keys: name the key id.
+        let attribution = report.attribution.as_ref().map(|label| {
+            report
+                .rows
+                .iter()
+                .find(|r| r.label() == label)
+                .filter(|_| !has_accounts)
+                .map(|r| r.key_id.to_string())
+                .unwrap_or_else(|| label.clone())
+        });
+        out(serde_json::json!({ "attribution": attribution }))?;
     } else {
         out(format_args!(
             "{} documents, {} tokens; excluded {} tuples seen in prompts{}",

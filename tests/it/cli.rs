@@ -224,3 +224,124 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("UTF-8"));
 }
+
+#[test]
+fn master_derive_audit_with_corrupt_inputs() {
+    let dir = tmpdir("audit");
+    let master = dir.join("master.json");
+    let p = |x: &str| dir.join(x).to_str().unwrap().to_string();
+    let o = run(&[
+        "keygen",
+        "--master",
+        "--out",
+        &p("master.json"),
+        "--tokenizer",
+        "cl100k_base",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&master).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = run(&[
+        "derive",
+        "--master",
+        &p("master.json"),
+        "--account",
+        "acme",
+        "--out",
+        &p("acme.json"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        dir.join("prompts.txt"),
+        (0..12)
+            .map(|i| format!("Prompt number {i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let o = run(&[
+        "generate",
+        "--key",
+        &p("acme.json"),
+        "--prompts",
+        &p("prompts.txt"),
+        "--tokens",
+        "120",
+        "--seed",
+        "3",
+        "--ledger",
+        &p("acme.ledger"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let corpus = dir.join("suspect");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let mut jsonl = String::from_utf8(o.stdout).unwrap();
+    jsonl.push_str("this line is not json\n");
+    std::fs::write(corpus.join("outputs.jsonl"), jsonl).unwrap();
+    std::fs::write(corpus.join("binary.txt"), [0xffu8, 0xfe, 0x01]).unwrap();
+    std::fs::write(dir.join("accounts.txt"), "alpha\nacme\nbeta\n\ngamma\n").unwrap();
+    for ledger in [false, true] {
+        let (m, acc) = (p("master.json"), p("accounts.txt"));
+        let mut args = vec!["audit", "--master", m.as_str(), "--accounts", acc.as_str()];
+        let l = p("acme.ledger");
+        if ledger {
+            args.extend(["--ledger", l.as_str()]);
+        }
+        let c = corpus.to_str().unwrap().to_string();
+        args.extend(["--json", c.as_str()]);
+        let o = run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "skipped inputs make the exit status 2"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("binary.txt") && err.contains("outputs.jsonl:13"),
+            "{err}"
+        );
+        let lines: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5, "four accounts and the attribution");
+        assert_eq!(lines[4]["attribution"], "acme");
+        for f in [
+            "key_id",
+            "account",
+            "documents",
+            "tokens",
+            "scored",
+            "green",
+            "expected_green",
+            "z_score",
+            "p_value",
+            "log10_p_value",
+            "corrected_p_value",
+            "verdict",
+        ] {
+            assert!(lines[0].get(f).is_some(), "missing {f}");
+        }
+        assert_eq!(lines[1]["verdict"], "watermarked");
+        assert_eq!(lines[0]["verdict"], "not_watermarked");
+    }
+    // A single key audit: account is null, the key id is attributed.
+    let o = run(&[
+        "audit",
+        "--key",
+        &p("acme.json"),
+        "--json",
+        corpus.join("outputs.jsonl").to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0]["account"].is_null());
+    assert_eq!(lines[1]["attribution"], lines[0]["key_id"]);
+}

@@ -9,6 +9,7 @@ mod eval;
 mod fuzz_corpus;
 mod golden;
 mod properties;
+mod provenance;
 mod tails;
 mod text;
 
