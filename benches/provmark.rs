@@ -1,5 +1,5 @@
 //! Criterion benchmarks. Ids are stable so results compare over time:
-//! `bias/V/B`, `sample/V/B`, `detect/dedup`, `detect/nodedup`, `pvalue`, `prf/seed`,
+//! `bias/V/B`, `sample/V/B` (top-p 0.95, temperature 0.8), `sample_plain/V`, `detect/dedup`, `detect/nodedup`, `pvalue`, `prf/seed`,
 //! `prf/byte`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -85,6 +85,19 @@ fn sample(c: &mut Criterion) {
     g.finish();
 }
 
+/// One plain softmax sampling step (temperature 1, no top-k / top-p), no watermark.
+fn sample_plain(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sample_plain");
+    for v in VOCABS {
+        let l = logits(v);
+        let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
+        g.bench_function(v.to_string(), |b| {
+            b.iter(|| sampler.sample(black_box(&l), 0.37).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn detect(c: &mut Criterion) {
     let key = SecretKey::from_bytes([1; 32]);
     let ids: Vec<u32> = (0..1000u32)
@@ -125,5 +138,5 @@ fn tails(c: &mut Criterion) {
     c.bench_function("prf/byte", |b| b.iter(|| seed.byte(black_box(77_777))));
 }
 
-criterion_group!(benches, bias, sample, detect, tails);
+criterion_group!(benches, bias, sample, sample_plain, detect, tails);
 criterion_main!(benches);

@@ -113,9 +113,7 @@ impl Sampler {
         let filtered = cfg.top_k > 0 && cfg.top_k < logits.len() || cfg.top_p < 1.0;
         if !filtered {
             // Plain softmax sampling: one pass of exponentials, one cumulative pass.
-            self.weights.clear();
-            self.weights
-                .extend(logits.iter().map(|&l| ((l - max) * inv_t).exp()));
+            fill_weights(&mut self.weights, logits, max, inv_t);
             return Ok(inverse_cdf(&self.weights, u)
                 .and_then(|i| u32::try_from(i).ok())
                 .unwrap_or(argmax));
@@ -141,13 +139,13 @@ impl Sampler {
             let z: f64 = self
                 .cand
                 .iter()
-                .map(|&(l, _)| f64::from(((l - max) * inv_t).exp()))
+                .map(|&(l, _)| f64::from(weight(l, max, inv_t)))
                 .sum();
             let target = f64::from(cfg.top_p) * z;
             let mut acc = 0.0f64;
             let mut keep = self.cand.len();
             for (i, &(l, _)) in self.cand.iter().enumerate() {
-                acc += f64::from(((l - max) * inv_t).exp());
+                acc += f64::from(weight(l, max, inv_t));
                 if acc >= target {
                     keep = i + 1;
                     break;
@@ -157,7 +155,7 @@ impl Sampler {
         }
         self.weights.clear();
         self.weights
-            .extend(self.cand.iter().map(|&(l, _)| ((l - max) * inv_t).exp()));
+            .extend(self.cand.iter().map(|&(l, _)| weight(l, max, inv_t)));
         let idx = inverse_cdf(&self.weights, u).ok_or(Error::NoCandidates)?;
         self.cand
             .get(idx)
@@ -178,9 +176,7 @@ impl Sampler {
         u: f64,
         argmax: u32,
     ) -> Result<u32> {
-        self.weights.clear();
-        self.weights
-            .extend(logits.iter().map(|&l| ((l - max) * inv_t).exp()));
+        fill_weights(&mut self.weights, logits, max, inv_t);
         self.buckets.clear();
         self.buckets
             .extend(logits.iter().map(|&l| bucket_of(l, max, inv_t)));
@@ -219,45 +215,28 @@ impl Sampler {
         let mut acc = before;
         let mut cutoff = self.cand.last().copied();
         for &(l, i) in &self.cand {
-            acc += f64::from(((l - max) * inv_t).exp());
+            acc += f64::from(weight(l, max, inv_t));
             if acc >= target {
                 cutoff = Some((l, i));
                 break;
             }
         }
-        let kept = |l: f32, i: u32, b: u16| {
-            b < boundary
-                || (b == boundary && cutoff.is_some_and(|(cl, ci)| l > cl || (l == cl && i <= ci)))
-        };
-        let mut total = 0.0f64;
-        for ((&w, (&l, i)), &b) in self
+        // Zero the weights of tokens outside the nucleus, then sample what is left.
+        for ((w, (&l, i)), &b) in self
             .weights
-            .iter()
+            .iter_mut()
             .zip(logits.iter().zip(0u32..))
             .zip(&self.buckets)
         {
-            if kept(l, i, b) {
-                total += f64::from(w);
+            let kept = b < boundary
+                || (b == boundary && cutoff.is_some_and(|(cl, ci)| l > cl || (l == cl && i <= ci)));
+            if !kept {
+                *w = 0.0;
             }
         }
-        let goal = u * total;
-        let mut acc = 0.0f64;
-        let mut last = argmax;
-        for ((&w, (&l, i)), &b) in self
-            .weights
-            .iter()
-            .zip(logits.iter().zip(0u32..))
-            .zip(&self.buckets)
-        {
-            if w > 0.0 && kept(l, i, b) {
-                acc += f64::from(w);
-                last = i;
-                if acc > goal {
-                    return Ok(i);
-                }
-            }
-        }
-        Ok(last)
+        Ok(inverse_cdf(&self.weights, u)
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(argmax))
     }
 }
 
@@ -277,6 +256,36 @@ fn bucket_of(l: f32, max: f32, inv_t: f32) -> u16 {
     }
 }
 
+/// The unnormalised probability `exp((l − max) / T)` of a logit, with `inv_t = 1 / T`.
+#[inline(always)]
+fn weight(l: f32, max: f32, inv_t: f32) -> f32 {
+    exp_nonpositive((l - max) * inv_t)
+}
+
+/// `e^x` for `x ≤ 0` in `f32`, branch-free so whole-vocabulary passes vectorise: Cody–Waite
+/// range reduction `x = k ln 2 + r`, `|r| ≤ ln 2 / 2`, and the degree-6 Taylor polynomial of
+/// `e^r` (truncation error below 1.3e-7 relative, about one ulp). Below −87 (and for −∞) the
+/// result is 0, as masked tokens need.
+#[inline(always)]
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in a part exact in f32 and a correction.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5 · 2^23 rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let masked = !(x >= -87.0);
+    let xc = if masked { 0.0 } else { x };
+    let k = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
+    if masked { 0.0 } else { scale * p }
+}
+
 /// Finds the maximum logit and its index, rejecting NaN and `+inf`.
 fn checked_max(logits: &[f32]) -> Result<(f32, u32)> {
     let mut max = f32::NEG_INFINITY;
@@ -294,21 +303,59 @@ fn checked_max(logits: &[f32]) -> Result<(f32, u32)> {
     Ok((max, u32::try_from(arg).map_err(|_| Error::NoCandidates)?))
 }
 
-/// Index `i` with `cum[i-1] ≤ u·total < cum[i]`, skipping zero weights.
+/// Writes the unnormalised probability of every logit into `out` (resized, reused).
+fn fill_weights(out: &mut Vec<f32>, logits: &[f32], max: f32, inv_t: f32) {
+    out.clear();
+    out.resize(logits.len(), 0.0);
+    for (w, &l) in out.iter_mut().zip(logits) {
+        *w = weight(l, max, inv_t);
+    }
+}
+
+/// Weights per block of the two-level inverse-CDF search.
+const BLOCK: usize = 256;
+
+/// Sum of a block in `f64` with eight independent accumulators (vectorisable); the fixed order
+/// makes the result deterministic.
+fn block_sum(ws: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut chunks = ws.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &w) in acc.iter_mut().zip(c) {
+            *a += f64::from(w);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&w| f64::from(w)).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Index `i` with `cum[i-1] ≤ u·total < cum[i]`, skipping zero weights: block sums first,
+/// then a scan inside the block that holds the target.
 fn inverse_cdf(weights: &[f32], u: f64) -> Option<usize> {
-    let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+    let total: f64 = weights.chunks(BLOCK).map(block_sum).sum();
     if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let target = u * total;
     let mut acc = 0.0f64;
     let mut last = None;
-    for (i, &w) in weights.iter().enumerate() {
-        if w > 0.0 {
-            acc += f64::from(w);
-            last = Some(i);
-            if acc > target {
-                return Some(i);
+    for (bi, block) in weights.chunks(BLOCK).enumerate() {
+        let s = block_sum(block);
+        if s <= 0.0 {
+            continue;
+        }
+        if acc + s <= target {
+            acc += s;
+            last = block.iter().rposition(|&w| w > 0.0).map(|j| bi * BLOCK + j);
+            continue;
+        }
+        for (j, &w) in block.iter().enumerate() {
+            if w > 0.0 {
+                acc += f64::from(w);
+                last = Some(bi * BLOCK + j);
+                if acc > target {
+                    return last;
+                }
             }
         }
     }
@@ -356,6 +403,22 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = 0.0f32;
+        while x > -87.0 {
+            let got = f64::from(exp_nonpositive(x));
+            let want = f64::from(x).exp();
+            worst = worst.max((got - want).abs() / want);
+            x -= 0.000_37;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::attacks::{self, Attack};
 use super::data::{self, Split};
 use super::demo::load_or_train;
+use super::radioactivity::{self, RadioConfig, RadioResults};
 use crate::detect::{Detector, DetectorConfig};
 use crate::key::SecretKey;
 use crate::lm::generate;
@@ -54,6 +55,8 @@ pub struct EvalConfig {
     pub seed: u64,
     /// Worker threads.
     pub threads: usize,
+    /// The distillation experiment, if run.
+    pub radioactivity: Option<RadioConfig>,
 }
 
 impl EvalConfig {
@@ -76,6 +79,7 @@ impl EvalConfig {
             threads: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(1),
+            radioactivity: Some(RadioConfig::full()),
         }
     }
 
@@ -88,6 +92,7 @@ impl EvalConfig {
             samples: 40,
             human_keys: 20,
             human_texts: 200,
+            radioactivity: Some(RadioConfig::quick()),
             ..EvalConfig::full()
         }
     }
@@ -233,6 +238,8 @@ pub struct EvalResults {
     pub robustness: Vec<RobustRow>,
     /// ROC curves of the headline configuration.
     pub roc: Vec<RocCurve>,
+    /// The distillation experiment.
+    pub radioactivity: Option<RadioResults>,
     /// The CI criteria.
     pub checks: Vec<Check>,
 }
@@ -457,7 +464,9 @@ pub fn run(
         .collect();
     let n_gen = settings.len() * cfg.samples;
     let n_plain = cfg.temperatures.len() * cfg.samples;
-    let total = n_gen + n_plain + null_pairs.len() * cfg.human_keys * 2 + cfg.contexts.len();
+    let n_radio = cfg.radioactivity.as_ref().map_or(0, |r| 1 + r.shares.len());
+    let total =
+        n_gen + n_plain + null_pairs.len() * cfg.human_keys * 2 + cfg.contexts.len() + n_radio;
     let done = AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
 
@@ -905,6 +914,42 @@ pub fn run(
         });
     }
 
+    // 7. The distillation experiment.
+    let radioactivity = match &cfg.radioactivity {
+        Some(rc) => {
+            let r = radioactivity::run(
+                &lm,
+                &split,
+                tok,
+                rc,
+                cfg.order,
+                cfg.seed,
+                cfg.threads,
+                &tick,
+            )?;
+            if let Some(largest) = rc.corpus_sizes.iter().max() {
+                for row in r
+                    .rows
+                    .iter()
+                    .filter(|x| x.share == 0.0 && x.corpus_tokens == *largest)
+                {
+                    let innocent = row.attribution.is_none() && row.attribution_ledger.is_none();
+                    checks.push(Check {
+                        name: format!(
+                            "student trained on 0 % watermarked text is not attributed ({} tokens, with and without ledger)",
+                            row.corpus_tokens
+                        ),
+                        value: f64::from(u8::from(innocent)),
+                        threshold: 1.0,
+                        passed: innocent,
+                    });
+                }
+            }
+            Some(r)
+        }
+        None => None,
+    };
+
     Ok(EvalResults {
         config: cfg.clone(),
         corpus: CorpusInfo {
@@ -921,6 +966,7 @@ pub fn run(
         quality,
         robustness,
         roc,
+        radioactivity,
         checks,
     })
 }

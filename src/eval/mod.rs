@@ -6,4 +6,5 @@ pub mod demo;
 pub mod grid;
 #[cfg(feature = "plots")]
 pub mod plots;
+pub mod radioactivity;
 pub mod tables;

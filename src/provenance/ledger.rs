@@ -164,6 +164,23 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// An empty in-memory ledger for `key` and context width `h` (fill it with
+    /// [`Ledger::record`]).
+    pub fn new(key: &SecretKey, h: usize) -> Self {
+        Ledger {
+            key_id: key.key_id(),
+            h,
+            set: Default::default(),
+        }
+    }
+
+    /// Records the context ending `history` (nothing when it is shorter than `h`).
+    pub fn record(&mut self, fp: &Fingerprinter, history: &[u32]) {
+        if let Some(f) = fp.fingerprint(history) {
+            self.set.insert(f);
+        }
+    }
+
     /// Reads a ledger file. A trailing partial entry (a crash mid-write) is ignored.
     ///
     /// # Errors

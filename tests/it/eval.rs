@@ -147,6 +147,14 @@ fn tiny_eval_end_to_end() {
         human_texts: 20,
         order: 3,
         threads: 2,
+        radioactivity: Some(provmark::eval::radioactivity::RadioConfig {
+            shares: vec![0.0, 100.0],
+            student_tokens: 3000,
+            corpus_sizes: vec![600],
+            other_accounts: 5,
+            doc_tokens: 100,
+            temperature: 1.0,
+        }),
         ..EvalConfig::quick()
     };
     let repetitive = vec![Document {
@@ -183,7 +191,12 @@ fn tiny_eval_end_to_end() {
     assert!(r.repetitive[0].repeated_fraction > 0.5);
     assert_eq!(r.quality.len(), 1);
     assert!(!r.robustness.is_empty() && !r.roc.is_empty());
+    let radio = r.radioactivity.as_ref().unwrap();
+    assert_eq!(radio.rows.len(), 2);
+    assert_eq!(radio.innocent_p_values.len(), 6);
+    assert!(radio.teacher_tokens >= 3000 && radio.ledger_contexts > 0);
     let md = provmark::eval::tables::markdown(&r);
+    assert!(md.contains("Radioactivity"));
     assert!(md.contains("True-positive rate") && md.contains("Robustness"));
     #[cfg(feature = "plots")]
     {
