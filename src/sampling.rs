@@ -274,7 +274,7 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     // Adding and subtracting 1.5 · 2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
-    let masked = !(x >= -87.0);
+    let masked = x < -87.0 || x.is_nan();
     let xc = if masked { 0.0 } else { x };
     let k = (xc * LOG2E + ROUND) - ROUND;
     let r = xc - k * LN2_HI - k * LN2_LO;
