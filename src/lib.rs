@@ -1,13 +1,13 @@
-//! # provmark
+#![doc = include_str!("../README.md")]
 //!
-//! Keyed watermarks for the text language models serve, exact detection, and corpus-level
-//! provenance tests.
+//! ## Modules
 //!
 //! Data flows one way through the modules:
 //!
 //! ```text
 //! key ──► prf ──► scheme (green list) ──► bias logits / sample        (server side)
 //! text ──► text (tokenizer) ──► detect (scores) ──► stats (exact tail) (detector side)
+//! corpus ──► provenance::audit (pooled scores per key / account) ──► stats (audits)
 //! ```
 //!
 //! * [`key`]: secrets, key ids, subkey derivation, key files.
@@ -18,31 +18,9 @@
 //! * [`stats`]: exact binomial and gamma tails in log space, z-scores, Holm–Bonferroni.
 //! * [`text`]: tokenizers (built-in tiktoken encodings, Hugging Face files) and corpora.
 //! * [`provenance`]: corpus audits, per-account keys, emission ledgers.
+//! * [`lm`]: language models for demos and evaluation (n-gram, synthetic).
 //! * [`eval`]: the demo and the evaluation on real text; [`report`]: HTML reports.
-//! * [`lm`]: language models for demos and evaluation (synthetic, n-gram).
-//!
-//! ## Server side
-//! ```
-//! use provmark::{key::SecretKey, sampling::{Sampler, SamplingConfig}, scheme::{Kgw, KgwParams, StreamState}};
-//! let key = SecretKey::generate()?;
-//! let kgw = Kgw::new(&key, KgwParams::default());
-//! let mut sampler = Sampler::new(SamplingConfig::default())?;
-//! let mut state = StreamState::new(&[1, 2, 3]);           // prompt tokens
-//! let mut logits = vec![0.0f32; 32_000];                  // from your model
-//! let token = state.sample(&kgw, &mut logits, &mut sampler, 0.42)?; // 0.42: your RNG's draw
-//! assert!(token < 32_000);
-//! # Ok::<(), provmark::Error>(())
-//! ```
-//!
-//! ## Detector side
-//! ```
-//! use provmark::{detect::{Detector, DetectorConfig}, key::SecretKey, scheme::KgwParams};
-//! let key = SecretKey::from_bytes([1; 32]);
-//! let det = Detector::new(&key, KgwParams::default(), 32_000, DetectorConfig::default())?;
-//! let report = det.detect(&[5, 17, 99, 1024, 7, 7, 7])?;
-//! println!("{} green of {} scored, log10 p = {:.1}", report.green, report.scored, report.log10_p_value);
-//! # Ok::<(), provmark::Error>(())
-//! ```
+//! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus-replay tests.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -34,13 +34,13 @@ pub trait Tokenizer: Send + Sync {
     /// Encodes text as ordinary tokens (special-token strings are treated as plain text).
     ///
     /// # Errors
-    /// [`Error::Tokenizer`] if the tokenizer fails.
+    /// [`crate::Error::Tokenizer`] if the tokenizer fails.
     fn encode(&self, text: &str) -> Result<Vec<u32>>;
 
     /// Decodes ids to text; byte sequences that are not valid UTF-8 become U+FFFD.
     ///
     /// # Errors
-    /// [`Error::TokenOutOfRange`] for an unknown id.
+    /// [`crate::Error::TokenOutOfRange`] for an unknown id.
     fn decode(&self, ids: &[u32]) -> Result<String>;
 
     /// Token ids are below this bound.
@@ -102,7 +102,7 @@ impl TokenizerSpec {
     /// Loads the tokenizer.
     ///
     /// # Errors
-    /// [`Error::Tokenizer`] when the encoding is unknown, its feature is not compiled in, or the
+    /// [`crate::Error::Tokenizer`] when the encoding is unknown, its feature is not compiled in, or the
     /// file cannot be read.
     pub fn load(&self) -> Result<Box<dyn Tokenizer>> {
         match self {
