@@ -64,7 +64,7 @@ struct Repr {
     tokenizer: TokenizerSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     account: Option<String>,
-    secret: String,
+    secret: Zeroizing<String>,
 }
 
 impl KeyFile {
@@ -94,15 +94,7 @@ impl KeyFile {
     /// [`Error::KeyFormat`] for malformed JSON, an unknown format or version, a malformed secret,
     /// or a key id that does not match the secret. Messages never contain the secret.
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut repr: Repr = serde_json::from_str(text).map_err(|e| {
-            Error::KeyFormat(format!(
-                "{} at line {} column {}",
-                describe_json_error(&e),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let secret_hex = Zeroizing::new(std::mem::take(&mut repr.secret));
+        let repr: Repr = parse_secret_json(text)?;
         if repr.format != KEY_FORMAT {
             return Err(Error::KeyFormat(format!(
                 "format is {:?}, expected {KEY_FORMAT:?}",
@@ -116,7 +108,7 @@ impl KeyFile {
             )));
         }
         let key = KeyFile {
-            secret: SecretKey::from_hex(&secret_hex)?,
+            secret: SecretKey::from_hex(&repr.secret)?,
             scheme: repr.scheme,
             tokenizer: repr.tokenizer,
             account: repr.account,
@@ -139,13 +131,9 @@ impl KeyFile {
             scheme: self.scheme.clone(),
             tokenizer: self.tokenizer.clone(),
             account: self.account.clone(),
-            secret: self.secret.to_hex_dangerous().to_string(),
+            secret: self.secret.to_hex_dangerous(),
         };
-        let mut out = Zeroizing::new(serde_json::to_string_pretty(&repr).unwrap_or_default());
-        let mut secret = repr.secret;
-        zeroize::Zeroize::zeroize(&mut secret);
-        out.push('\n');
-        out
+        secret_json(&repr)
     }
 
     /// Writes a new key file with mode 0600.
@@ -170,8 +158,27 @@ impl KeyFile {
     }
 }
 
+/// Pretty JSON of a secret-bearing record, newline-terminated, zeroed when dropped.
+pub(crate) fn secret_json(repr: &impl Serialize) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(serde_json::to_string_pretty(repr).unwrap_or_default());
+    out.push('\n');
+    out
+}
+
+/// Parses a secret-bearing JSON record; errors name the position, never the values.
+pub(crate) fn parse_secret_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::KeyFormat(format!(
+            "{} at line {} column {}",
+            describe_json_error(&e),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
 /// serde_json's message without any quoted input values (which could be secret).
-pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match e.classify() {
         Category::Io => "I/O error".into(),

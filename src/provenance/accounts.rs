@@ -33,7 +33,7 @@
 //! assert_eq!(a.account.as_deref(), Some("customer-17"));
 //! ```
 
-use crate::key::file::{read_private, write_private};
+use crate::key::file::{parse_secret_json, read_private, secret_json, write_private};
 use crate::key::{KeyFile, KeyId, SecretKey};
 use crate::scheme::{KgwParams, SchemeConfig};
 use crate::text::TokenizerSpec;
@@ -83,7 +83,7 @@ struct Repr {
     accounts: AccountMode,
     scheme: SchemeConfig,
     tokenizer: TokenizerSpec,
-    secret: String,
+    secret: Zeroizing<String>,
 }
 
 impl MasterKey {
@@ -131,13 +131,9 @@ impl MasterKey {
             accounts: self.mode,
             scheme: SchemeConfig::kgw(self.params),
             tokenizer: self.tokenizer.clone(),
-            secret: self.secret.to_hex_dangerous().to_string(),
+            secret: self.secret.to_hex_dangerous(),
         };
-        let mut out = Zeroizing::new(serde_json::to_string_pretty(&repr).unwrap_or_default());
-        let mut secret = repr.secret;
-        zeroize::Zeroize::zeroize(&mut secret);
-        out.push('\n');
-        out
+        secret_json(&repr)
     }
 
     /// Parses a master file.
@@ -145,21 +141,13 @@ impl MasterKey {
     /// # Errors
     /// [`Error::KeyFormat`] when malformed; messages never contain the secret.
     pub fn from_json(text: &str) -> Result<Self> {
-        let mut repr: Repr = serde_json::from_str(text).map_err(|e| {
-            Error::KeyFormat(format!(
-                "{} at line {} column {}",
-                crate::key::file::describe_json_error(&e),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let hex = Zeroizing::new(std::mem::take(&mut repr.secret));
+        let repr: Repr = parse_secret_json(text)?;
         if repr.format != MASTER_FORMAT || repr.version != MASTER_VERSION {
             return Err(Error::KeyFormat(format!(
                 "not a {MASTER_FORMAT} version {MASTER_VERSION} file"
             )));
         }
-        let secret = SecretKey::from_hex(&hex)?;
+        let secret = SecretKey::from_hex(&repr.secret)?;
         if secret.key_id() != repr.key_id {
             return Err(Error::KeyFormat("key_id does not match the secret".into()));
         }
