@@ -105,6 +105,12 @@ impl Sampler {
             return Err(Error::param("logits", "more than 2^32 entries"));
         }
         let (max, argmax) = checked_max(logits)?;
+        // Size every scratch buffer for the whole vocabulary once (warm-up), so later steps
+        // never allocate, whatever the distribution.
+        let n = logits.len();
+        self.weights.reserve(n.saturating_sub(self.weights.len()));
+        self.cand.reserve(n.saturating_sub(self.cand.len()));
+        self.buckets.reserve(n.saturating_sub(self.buckets.len()));
         let cfg = self.config;
         if cfg.temperature == 0.0 {
             return Ok(argmax);
