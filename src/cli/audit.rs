@@ -148,7 +148,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                     Err(e) => return skipped.push(format!("{}: prompt: {e}", d.source)),
                 };
                 if let Err(e) = audit.add_document(&ids, prompt.as_deref()) {
-                    failure = Some(Err::<(), _>(e).context(&d.source).unwrap_err());
+                    failure = Some(super::CliError::about(&d.source, e));
                 }
             }
             Item::Code(_) => {}

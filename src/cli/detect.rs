@@ -1,6 +1,6 @@
 //! `provmark detect`: test files or stdin for a key's watermark.
 
-use super::{CliError, CliResult, Context, load_key, out};
+use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use provmark::detect::{Detection, Detector, DetectorConfig, parse_token_ids};
 use provmark::eval::demo::format_p;
@@ -110,22 +110,18 @@ fn detect_one(input: &str, ids: bool, tok: &dyn Tokenizer, det: &Detector) -> Cl
     let name = if input == "-" { "<stdin>" } else { input };
     let text = String::from_utf8(bytes)
         .map_err(|e| {
-            CliError::from(provmark::Error::InvalidInput(format!(
+            provmark::Error::InvalidInput(format!(
                 "not valid UTF-8 (byte {})",
                 e.utf8_error().valid_up_to()
-            )))
+            ))
         })
-        .map_err(|e| with_name(e, name))?;
+        .context(name)?;
     let tokens = if ids {
         parse_token_ids(&text).context(name)?
     } else {
         tok.encode(&text).context(name)?
     };
     det.detect(&tokens).context(name)
-}
-
-fn with_name(e: CliError, name: &str) -> CliError {
-    Err::<(), _>(e.source).context(name).unwrap_err()
 }
 
 fn print_report(

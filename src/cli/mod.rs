@@ -52,6 +52,14 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// An error about `what` (a file name, usually).
+    pub fn about(what: impl fmt::Display, source: provmark::Error) -> Self {
+        CliError {
+            context: Some(what.to_string()),
+            source,
+        }
+    }
+
     pub fn is_broken_pipe(&self) -> bool {
         matches!(&self.source, provmark::Error::Io { source, .. }
             if source.kind() == std::io::ErrorKind::BrokenPipe)
@@ -83,10 +91,7 @@ pub trait Context<T> {
 
 impl<T> Context<T> for Result<T, provmark::Error> {
     fn context(self, what: impl fmt::Display) -> Result<T, CliError> {
-        self.map_err(|source| CliError {
-            context: Some(what.to_string()),
-            source,
-        })
+        self.map_err(|source| CliError::about(what, source))
     }
 }
 
