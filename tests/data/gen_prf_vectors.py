@@ -67,5 +67,34 @@ for s in secrets:
             "green_bits_gamma_0_5": "".join("1" if b < 128 else "0" for b in first),
             "probe": {str(t): token_byte(sd, t) for t in probe_tokens},
         })
+def account_shift(master, account):
+    mac = hmac.new(master, b"provmark/v1/account-shift/" + account.encode(), hashlib.sha256).digest()
+    return struct.unpack("<I", mac[:4])[0] & ((1 << 20) - 1)
+
+
+def ledger_fp(secret, context):
+    k = derive(secret, "ledger")
+    msg = b"provmark/ledger/v1" + bytes([len(context)]) + b"".join(struct.pack("<I", c) for c in context)
+    return struct.unpack("<Q", hmac.new(k, msg, hashlib.sha256).digest()[:8])[0]
+
+
+accounts = []
+for s in secrets[1:]:
+    for account in ["acme", "customer-42"]:
+        shift = account_shift(s, account)
+        sd = seed(s, [464, 3290])
+        bits = "".join("1" if token_byte(sd, (v + shift) % (1 << 21)) < 64 else "0" for v in range(64))
+        independent = derive(s, "account/" + account)
+        accounts.append({
+            "master": s.hex(),
+            "account": account,
+            "shift": shift,
+            "key_id": key_id(s) + "+%06x" % shift,
+            "green_bits_gamma_0_25_context_464_3290": bits,
+            "independent_secret": independent.hex(),
+            "independent_key_id": key_id(independent),
+        })
+ledger = [{"secret": s.hex(), "context": c, "fingerprint": str(ledger_fp(s, c))}
+          for s in secrets[1:] for c in [[464, 3290], [1, 2, 3, 4]]]
 print(json.dumps({"source": "tests/data/gen_prf_vectors.py (independent Python implementation)",
-                  "version": "v1", "cases": cases}, indent=1))
+                  "version": "v1", "cases": cases, "accounts": accounts, "ledger": ledger}, indent=1))

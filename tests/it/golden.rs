@@ -63,3 +63,72 @@ fn prf_v1_matches_golden_vectors() {
         }
     }
 }
+
+/// Per-account derivations and ledger fingerprints, from the same independent implementation.
+#[test]
+fn accounts_and_ledger_match_golden_vectors() {
+    use provmark::provenance::accounts::{AccountMode, MasterKey};
+    use provmark::provenance::ledger::Fingerprinter;
+    use provmark::text::TokenizerSpec;
+    let v: Value = serde_json::from_str(&crate::data("prf_v1.json")).unwrap();
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 4);
+    for case in accounts {
+        let secret: [u8; 32] = crate::hex(case["master"].as_str().unwrap())
+            .try_into()
+            .unwrap();
+        let account = case["account"].as_str().unwrap();
+        let mut master = MasterKey {
+            secret: SecretKey::from_bytes(secret),
+            params: KgwParams::default(),
+            tokenizer: TokenizerSpec::default(),
+            mode: AccountMode::Shifted,
+        };
+        assert_eq!(
+            u64::from(master.account_shift(account)),
+            case["shift"].as_u64().unwrap()
+        );
+        let key = master.account_key(account);
+        assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
+        let kgw = key.kgw();
+        let bits: String = (0..64u32)
+            .map(|t| {
+                if kgw.is_green(&[464, 3290], t).unwrap().unwrap() {
+                    '1'
+                } else {
+                    '0'
+                }
+            })
+            .collect();
+        assert_eq!(
+            bits,
+            case["green_bits_gamma_0_25_context_464_3290"]
+                .as_str()
+                .unwrap()
+        );
+        master.mode = AccountMode::Independent;
+        let ind = master.account_key(account);
+        assert_eq!(
+            ind.secret.to_hex_dangerous().as_str(),
+            case["independent_secret"].as_str().unwrap()
+        );
+        assert_eq!(
+            ind.key_id().as_str(),
+            case["independent_key_id"].as_str().unwrap()
+        );
+    }
+    for case in v["ledger"].as_array().unwrap() {
+        let secret: [u8; 32] = crate::hex(case["secret"].as_str().unwrap())
+            .try_into()
+            .unwrap();
+        let ctx: Vec<u32> = case["context"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let fp = Fingerprinter::new(&SecretKey::from_bytes(secret), ctx.len());
+        let want: u64 = case["fingerprint"].as_str().unwrap().parse().unwrap();
+        assert_eq!(fp.fingerprint(&ctx), Some(want));
+    }
+}
