@@ -19,13 +19,12 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
+use crate::fingerprint::{FingerprintSet, TUPLE_DOMAIN, fingerprint};
 use crate::key::{KeyId, SecretKey};
 use crate::scheme::{Kgw, KgwParams};
 use crate::stats;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Detection settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -217,7 +216,7 @@ impl Detector {
         Scorer {
             det: self,
             history: crate::scheme::StreamState::default(),
-            seen: HashSet::default(),
+            seen: FingerprintSet::default(),
             tokens: 0,
             scored: 0,
             green: 0,
@@ -231,7 +230,7 @@ impl Detector {
 pub struct Scorer<'d> {
     det: &'d Detector,
     history: crate::scheme::StreamState,
-    seen: HashSet<u64, BuildHasherDefault<FingerprintHasher>>,
+    seen: FingerprintSet,
     tokens: usize,
     scored: usize,
     green: usize,
@@ -260,20 +259,23 @@ impl Scorer<'_> {
         let kgw = &self.det.kgw;
         self.flags.reserve(tokens.len());
         for &tok in tokens {
-            let flag = match kgw.seed(self.history.history())? {
+            let flag = match kgw.context_of(self.history.history()) {
                 None => TokenFlag::NoContext,
-                Some(seed) => {
-                    let fresh = !self.det.config.dedup || self.seen.insert(fingerprint(&seed, tok));
-                    if !fresh {
-                        TokenFlag::Repeated
+                // Dedup on the tokens themselves, before any keyed work.
+                Some(ctx)
+                    if self.det.config.dedup
+                        && !self.seen.insert(fingerprint(TUPLE_DOMAIN, ctx, Some(tok))) =>
+                {
+                    TokenFlag::Repeated
+                }
+                Some(ctx) => {
+                    self.scored += 1;
+                    let seed = kgw.prf_seed(ctx)?;
+                    if kgw.green_under(&seed, tok) {
+                        self.green += 1;
+                        TokenFlag::Green
                     } else {
-                        self.scored += 1;
-                        if kgw.green_under(&seed, tok) {
-                            self.green += 1;
-                            TokenFlag::Green
-                        } else {
-                            TokenFlag::Red
-                        }
+                        TokenFlag::Red
                     }
                 }
             };
@@ -308,34 +310,6 @@ impl Scorer<'_> {
             verdict,
             flags: self.flags,
         })
-    }
-}
-
-/// A 64-bit fingerprint of a (context, token) tuple: the first 8 bytes of the keyed context
-/// seed mixed with the token id by an odd multiplier (a bijection on u64). Two distinct tuples
-/// collide with probability about 2^-64.
-pub(crate) fn fingerprint(seed: &crate::prf::Seed, token: u32) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(seed.as_bytes().get(..8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(b) ^ u64::from(token).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// Hashes a fingerprint to itself: the values are already uniformly distributed, so running
-/// them through SipHash would only cost time.
-#[derive(Default, Debug, Clone, Copy)]
-pub(crate) struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b) ^ (self.0 >> 56);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
     }
 }
 

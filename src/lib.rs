@@ -30,6 +30,7 @@
 pub mod detect;
 mod error;
 pub mod eval;
+mod fingerprint;
 pub mod fuzzing;
 pub mod key;
 pub mod lm;

@@ -24,6 +24,7 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
+use crate::fingerprint::mix;
 use crate::text::Tokenizer;
 use crate::{Error, Result};
 
@@ -126,14 +127,6 @@ impl SyntheticLm {
         }
         Ok(())
     }
-}
-
-/// SplitMix64 finaliser: a fast bijective mixer.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A uniform in [0, 1) from the top 24 bits.

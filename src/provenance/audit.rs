@@ -28,16 +28,15 @@
 
 use super::accounts::{AccountMode, MasterKey};
 use super::ledger::{Fingerprinter, Ledger};
-use crate::detect::{FingerprintHasher, Verdict};
+use crate::detect::Verdict;
+use crate::fingerprint::{CONTEXT_DOMAIN, FingerprintSet, TUPLE_DOMAIN, fingerprint};
 use crate::key::{KeyFile, KeyId};
 use crate::prf::{MAX_VOCAB, POSITION_MASK, PrfV1};
 use crate::scheme::Kgw;
 use crate::{Error, Result, stats};
 use serde::Serialize;
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 
-type FpSet = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
+type FpSet = FingerprintSet;
 
 /// Audit settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,25 +169,6 @@ impl std::fmt::Debug for Audit {
         )
     }
 }
-
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Fingerprint of a token sequence under a domain constant (key-independent, 64 bits).
-fn fp(domain: u64, tokens: &[u32]) -> u64 {
-    tokens
-        .iter()
-        .fold(mix(domain ^ tokens.len() as u64), |acc, &t| {
-            mix(acc ^ u64::from(t))
-        })
-}
-
-const CONTEXT_DOMAIN: u64 = 0x636f_6e74_6578_7431;
-const TUPLE_DOMAIN: u64 = 0x7475_706c_6530_3031;
 
 impl Audit {
     /// An empty audit.
@@ -324,7 +304,7 @@ impl Audit {
         for g in &mut self.groups {
             let w = if g.h == 0 { 1 } else { g.h };
             for win in prompt.windows(w) {
-                g.prompt_ctx.insert(fp(CONTEXT_DOMAIN, win));
+                g.prompt_ctx.insert(fingerprint(CONTEXT_DOMAIN, win, None));
             }
         }
     }
@@ -362,9 +342,9 @@ impl Audit {
                 };
                 if exclude && !g.prompt_ctx.is_empty() {
                     let probe = if h == 0 {
-                        fp(CONTEXT_DOMAIN, &[tok])
+                        fingerprint(CONTEXT_DOMAIN, &[tok], None)
                     } else {
-                        fp(CONTEXT_DOMAIN, ctx)
+                        fingerprint(CONTEXT_DOMAIN, ctx, None)
                     };
                     if g.prompt_ctx.contains(&probe) {
                         self.excluded_prompt += 1;
@@ -378,7 +358,7 @@ impl Audit {
                     }
                 }
                 let tuple = ids.get(t - h..=t).unwrap_or_default();
-                if g.seen.insert(fp(TUPLE_DOMAIN, tuple)) {
+                if g.seen.insert(fingerprint(TUPLE_DOMAIN, tuple, None)) {
                     fresh.push(t);
                 }
             }

@@ -26,12 +26,10 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use crate::detect::FingerprintHasher;
+use crate::fingerprint::FingerprintSet;
 use crate::key::{HmacSha256, KeyId, SecretKey};
 use crate::{Error, Result};
 use hmac::Mac;
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -160,7 +158,7 @@ pub struct Ledger {
     pub key_id: KeyId,
     /// Context width.
     pub h: usize,
-    set: HashSet<u64, BuildHasherDefault<FingerprintHasher>>,
+    set: FingerprintSet,
 }
 
 impl Ledger {

@@ -204,6 +204,14 @@ impl Kgw {
         }
     }
 
+    /// The PRF seed of exactly this context (its length must be `h`; see [`Kgw::context_of`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when the context is longer than 8 tokens.
+    pub fn prf_seed(&self, context: &[u32]) -> Result<Seed> {
+        self.prf.seed(context)
+    }
+
     /// Whether `token` is green after `history`. `None` when the context is incomplete.
     ///
     /// # Errors
