@@ -5,6 +5,7 @@ use super::{CliResult, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use provmark::eval::grid::{self, EvalConfig, EvalInputs};
+use provmark::eval::radioactivity::{self, RadioConfig};
 use provmark::eval::{plots, tables};
 use provmark::text::TokenizerSpec;
 use provmark::text::corpus::{self, Document};
@@ -32,6 +33,15 @@ pub struct EvalArgs {
     /// Watermarked generations per configuration (overrides the preset).
     #[arg(long)]
     samples: Option<usize>,
+    /// Run only the distillation (radioactivity) experiment; writes radioactivity.json / .md.
+    #[arg(long)]
+    radioactivity_only: bool,
+    /// Suspect-corpus sizes of the distillation experiment, in tokens (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    radio_sizes: Vec<usize>,
+    /// Teacher shares (percent) of the distillation experiment (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    radio_shares: Vec<f64>,
 }
 
 pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
@@ -60,6 +70,14 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     if let Some(n) = a.samples {
         cfg.samples = n;
     }
+    if let Some(rc) = cfg.radioactivity.as_mut() {
+        if !a.radio_sizes.is_empty() {
+            rc.corpus_sizes = a.radio_sizes.clone();
+        }
+        if !a.radio_shares.is_empty() {
+            rc.shares = a.radio_shares.clone();
+        }
+    }
     let cache = super::demo::cache_dir();
     let inputs = EvalInputs {
         documents: &corpus.documents,
@@ -72,6 +90,9 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} jobs, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    if a.radioactivity_only {
+        return radioactivity_only(&a, &inputs, &cfg, t0);
+    }
     let results = grid::run(&inputs, &cfg, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -111,4 +132,38 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn radioactivity_only(
+    a: &EvalArgs,
+    inputs: &EvalInputs<'_>,
+    cfg: &EvalConfig,
+    t0: Instant,
+) -> CliResult<ExitCode> {
+    let rc = cfg.radioactivity.clone().unwrap_or_else(RadioConfig::full);
+    let (split, lm, _) = grid::prepare(inputs, cfg)?;
+    let r = radioactivity::run(
+        &lm,
+        &split,
+        inputs.tokenizer,
+        &rc,
+        cfg.order,
+        cfg.seed,
+        cfg.threads,
+        &|| {},
+    )?;
+    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
+    let json = a.out.join("radioactivity.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&r).unwrap_or_default())
+        .map_err(|e| provmark::Error::io(&json, e))?;
+    let md = a.out.join("radioactivity.md");
+    std::fs::write(&md, tables::radioactivity_markdown(&r))
+        .map_err(|e| provmark::Error::io(&md, e))?;
+    out(format_args!(
+        "wrote {} and {} in {:.0}s",
+        json.display(),
+        md.display(),
+        t0.elapsed().as_secs_f64()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }

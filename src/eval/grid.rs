@@ -393,6 +393,19 @@ struct Setting {
     temperature: f32,
 }
 
+/// Tokenizes and splits the corpus and trains (or loads) the model: `(split, model, held-out
+/// perplexity)`.
+///
+/// # Errors
+/// Tokenizer and training errors.
+pub fn prepare(inputs: &EvalInputs<'_>, cfg: &EvalConfig) -> Result<(Split, NgramLm, f64)> {
+    let tokens = data::tokenize(inputs.documents, inputs.tokenizer)?;
+    let split: Split = data::split(&tokens);
+    let (lm, _) = load_or_train(&split, cfg.order, inputs.tokenizer, inputs.cache_dir)?;
+    let perplexity = lm.perplexity(split.held_out.iter().map(Vec::as_slice))?;
+    Ok((split, lm, perplexity))
+}
+
 /// Runs the evaluation. `progress(done, total)` is called as jobs finish.
 ///
 /// # Errors
@@ -414,10 +427,7 @@ pub fn run(
             "need at least one length and one sample",
         ));
     }
-    let tokens = data::tokenize(inputs.documents, tok)?;
-    let split: Split = data::split(&tokens);
-    let (lm, _) = load_or_train(&split, cfg.order, tok, inputs.cache_dir)?;
-    let perplexity = lm.perplexity(split.held_out.iter().map(Vec::as_slice))?;
+    let (split, lm, perplexity) = prepare(inputs, cfg)?;
 
     // Held-out prompts and human texts. Prompts are the starts of held-out chunks; human
     // texts are non-overlapping windows of the held-out stream.

@@ -214,6 +214,13 @@ fn opt(a: &Option<String>) -> &str {
     a.as_deref().unwrap_or("none")
 }
 
+/// The distillation experiment's table alone.
+pub fn radioactivity_markdown(r: &super::radioactivity::RadioResults) -> String {
+    let mut m = String::new();
+    radio_table(&mut m, r);
+    m
+}
+
 fn radio_table(m: &mut String, r: &super::radioactivity::RadioResults) {
     let c = &r.config;
     let _ = writeln!(
