@@ -245,17 +245,7 @@ impl Scorer<'_> {
     /// start of the whole input).
     pub fn feed(&mut self, tokens: &[u32]) -> Result<()> {
         let vocab = self.det.vocab_size;
-        if let Some((i, &id)) = tokens
-            .iter()
-            .enumerate()
-            .find(|&(_, &id)| id as usize >= vocab)
-        {
-            return Err(Error::TokenOutOfRange {
-                id,
-                position: self.tokens + i,
-                vocab_size: vocab,
-            });
-        }
+        crate::check_token_ids(tokens, vocab, self.tokens)?;
         let kgw = &self.det.kgw;
         self.flags.reserve(tokens.len());
         for &tok in tokens {

@@ -96,3 +96,16 @@ impl Error {
         }
     }
 }
+
+/// Checks that every id is below `vocab_size`; the error reports the first offending id at its
+/// position plus `offset` (the ids' place in a longer input).
+pub(crate) fn check_token_ids(ids: &[u32], vocab_size: usize, offset: usize) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= vocab_size) {
+        Some(i) => Err(Error::TokenOutOfRange {
+            id: ids.get(i).copied().unwrap_or_default(),
+            position: offset + i,
+            vocab_size,
+        }),
+        None => Ok(()),
+    }
+}

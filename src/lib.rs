@@ -42,4 +42,5 @@ pub mod scheme;
 pub mod stats;
 pub mod text;
 
+pub(crate) use error::check_token_ids;
 pub use error::{Error, Result};

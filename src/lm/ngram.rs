@@ -160,17 +160,7 @@ impl NgramLm {
         let mut grams: Vec<(Gram, u32)> = Vec::new();
         let mut padded: Vec<u32> = Vec::new();
         for doc in docs {
-            if let Some((position, &id)) = doc
-                .iter()
-                .enumerate()
-                .find(|&(_, &t)| t as usize >= vocab_size)
-            {
-                return Err(Error::TokenOutOfRange {
-                    id,
-                    position,
-                    vocab_size,
-                });
-            }
+            crate::check_token_ids(&doc, vocab_size, 0)?;
             padded.clear();
             padded.resize(order - 1, BOS);
             padded.extend_from_slice(&doc);

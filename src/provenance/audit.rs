@@ -314,17 +314,7 @@ impl Audit {
     /// # Errors
     /// [`Error::TokenOutOfRange`] for an id ≥ 2^21 (nothing is consumed).
     pub fn add_document(&mut self, ids: &[u32], prompt: Option<&[u32]>) -> Result<()> {
-        if let Some((position, &id)) = ids
-            .iter()
-            .enumerate()
-            .find(|&(_, &t)| t as usize >= MAX_VOCAB)
-        {
-            return Err(Error::TokenOutOfRange {
-                id,
-                position,
-                vocab_size: MAX_VOCAB,
-            });
-        }
+        crate::check_token_ids(ids, MAX_VOCAB, 0)?;
         if let Some(p) = prompt {
             if self.config.exclude_prompts {
                 self.add_prompt(p);

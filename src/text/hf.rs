@@ -34,17 +34,7 @@ impl Tokenizer for HfTokenizer {
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {
-        if let Some((position, &id)) = ids
-            .iter()
-            .enumerate()
-            .find(|&(_, &id)| id as usize >= self.vocab_size)
-        {
-            return Err(Error::TokenOutOfRange {
-                id,
-                position,
-                vocab_size: self.vocab_size,
-            });
-        }
+        crate::check_token_ids(ids, self.vocab_size, 0)?;
         self.inner
             .decode(ids, false)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", self.path.display())))

@@ -40,17 +40,7 @@ impl Tokenizer for Tiktoken {
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {
-        if let Some((position, &id)) = ids
-            .iter()
-            .enumerate()
-            .find(|&(_, &id)| id as usize >= self.vocab_size)
-        {
-            return Err(Error::TokenOutOfRange {
-                id,
-                position,
-                vocab_size: self.vocab_size,
-            });
-        }
+        crate::check_token_ids(ids, self.vocab_size, 0)?;
         let bytes = self
             .bpe
             .decode_bytes(ids)
