@@ -264,4 +264,19 @@ mod tests {
         }
         assert!(prf.seed(&[0; 9]).is_err());
     }
+
+    /// Keystream reads that cross position 2^21 wrap to position 0.
+    #[test]
+    fn wrapped_reads_match_single_bytes() {
+        let seed = PrfV1::new(&SecretKey::from_bytes([9; 32]))
+            .seed(&[1])
+            .unwrap();
+        let start = (MAX_VOCAB - 3000) as u32;
+        let mut out = vec![0u8; 5000];
+        seed.fill_wrapped(start, &mut out);
+        for (i, &b) in out.iter().enumerate() {
+            let pos = (start as usize + i) & POSITION_MASK;
+            assert_eq!(b, seed.byte(pos as u32), "offset {i}");
+        }
+    }
 }

@@ -107,6 +107,10 @@ impl KeyFile {
                 repr.version
             )));
         }
+        if matches!(repr.scheme, SchemeConfig::Kgw { shift, .. } if shift as usize >= crate::prf::MAX_VOCAB)
+        {
+            return Err(Error::KeyFormat("shift must be below 2^21".into()));
+        }
         let key = KeyFile {
             secret: SecretKey::from_hex(&repr.secret)?,
             scheme: repr.scheme,
