@@ -24,10 +24,12 @@ fn logits(n: usize) -> Vec<f32> {
         .collect()
 }
 
-fn histories(b: usize) -> Vec<Vec<u32>> {
-    (0..b as u32)
+/// Row-major `b × v` logits and `b` two-token histories.
+fn batch(v: usize, b: usize) -> (Vec<f32>, Vec<Vec<u32>>) {
+    let hist = (0..b as u32)
         .map(|i| vec![1000 + i, 2000 + 3 * i])
-        .collect()
+        .collect();
+    (logits(v * b), hist)
 }
 
 fn bias(c: &mut Criterion) {
@@ -35,9 +37,8 @@ fn bias(c: &mut Criterion) {
     let mut g = c.benchmark_group("bias");
     for v in VOCABS {
         for b in BATCHES {
-            let base = logits(v * b);
+            let (base, hist) = batch(v, b);
             let mut buf = base.clone();
-            let hist = histories(b);
             let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
             let mut step = 0u32;
             g.bench_function(BenchmarkId::new(v.to_string(), b), |bench| {
@@ -60,9 +61,8 @@ fn sample(c: &mut Criterion) {
     let mut g = c.benchmark_group("sample");
     for v in VOCABS {
         for b in BATCHES {
-            let base = logits(v * b);
+            let (base, hist) = batch(v, b);
             let mut buf = base.clone();
-            let hist = histories(b);
             let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
             let mut sampler = Sampler::new(SamplingConfig {
                 temperature: 0.8,

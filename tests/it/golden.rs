@@ -7,23 +7,33 @@ use provmark::prf::PrfV1;
 use provmark::scheme::{Kgw, KgwParams};
 use serde_json::Value;
 
+/// A 32-byte secret stored as hex under `field`.
+fn secret(case: &Value, field: &str) -> SecretKey {
+    let bytes: [u8; 32] = crate::hex(case[field].as_str().unwrap())
+        .try_into()
+        .unwrap();
+    SecretKey::from_bytes(bytes)
+}
+
+/// A token-id list stored under `field`.
+fn ids(case: &Value, field: &str) -> Vec<u32> {
+    case[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
 #[test]
 fn prf_v1_matches_golden_vectors() {
     let v: Value = serde_json::from_str(&crate::data("prf_v1.json")).unwrap();
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 18);
     for case in cases {
-        let secret: [u8; 32] = crate::hex(case["secret"].as_str().unwrap())
-            .try_into()
-            .unwrap();
-        let key = SecretKey::from_bytes(secret);
+        let key = secret(case, "secret");
         assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
-        let context: Vec<u32> = case["context"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
+        let context = ids(case, "context");
         let seed = PrfV1::new(&key).seed(&context).unwrap();
         assert_eq!(crate::hex(case["seed"].as_str().unwrap()), seed.as_bytes());
         let mut first = [0u8; 64];
@@ -74,12 +84,10 @@ fn accounts_and_ledger_match_golden_vectors() {
     let accounts = v["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 4);
     for case in accounts {
-        let secret: [u8; 32] = crate::hex(case["master"].as_str().unwrap())
-            .try_into()
-            .unwrap();
+        let master_secret = secret(case, "master");
         let account = case["account"].as_str().unwrap();
         let mut master = MasterKey {
-            secret: SecretKey::from_bytes(secret),
+            secret: master_secret,
             params: KgwParams::default(),
             tokenizer: TokenizerSpec::default(),
             mode: AccountMode::Shifted,
@@ -118,16 +126,8 @@ fn accounts_and_ledger_match_golden_vectors() {
         );
     }
     for case in v["ledger"].as_array().unwrap() {
-        let secret: [u8; 32] = crate::hex(case["secret"].as_str().unwrap())
-            .try_into()
-            .unwrap();
-        let ctx: Vec<u32> = case["context"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        let fp = Fingerprinter::new(&SecretKey::from_bytes(secret), ctx.len());
+        let ctx = ids(case, "context");
+        let fp = Fingerprinter::new(&secret(case, "secret"), ctx.len());
         let want: u64 = case["fingerprint"].as_str().unwrap().parse().unwrap();
         assert_eq!(fp.fingerprint(&ctx), Some(want));
     }
