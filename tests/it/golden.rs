@@ -15,6 +15,19 @@ fn secret(case: &Value, field: &str) -> SecretKey {
     SecretKey::from_bytes(bytes)
 }
 
+/// The green (1) / red (0) bits of tokens 0..64 after `context`.
+fn green_bits(kgw: &Kgw, context: &[u32]) -> String {
+    (0..64u32)
+        .map(|t| {
+            if kgw.is_green(context, t).unwrap().unwrap() {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
 /// A token-id list stored under `field`.
 fn ids(case: &Value, field: &str) -> Vec<u32> {
     case[field]
@@ -48,15 +61,7 @@ fn prf_v1_matches_golden_vectors() {
             (0.5, "green_bits_gamma_0_5"),
         ] {
             let kgw = Kgw::new(&key, KgwParams::new(gamma, 2.0, context.len()).unwrap());
-            let bits: String = (0..64u32)
-                .map(|t| {
-                    if kgw.is_green(&context, t).unwrap().unwrap() {
-                        '1'
-                    } else {
-                        '0'
-                    }
-                })
-                .collect();
+            let bits = green_bits(&kgw, &context);
             assert_eq!(
                 bits,
                 case[field].as_str().unwrap(),
@@ -99,15 +104,7 @@ fn accounts_and_ledger_match_golden_vectors() {
         let key = master.account_key(account);
         assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
         let kgw = key.kgw();
-        let bits: String = (0..64u32)
-            .map(|t| {
-                if kgw.is_green(&[464, 3290], t).unwrap().unwrap() {
-                    '1'
-                } else {
-                    '0'
-                }
-            })
-            .collect();
+        let bits = green_bits(&kgw, &[464, 3290]);
         assert_eq!(
             bits,
             case["green_bits_gamma_0_25_context_464_3290"]
