@@ -252,7 +252,7 @@ impl Audit {
             return Ok(());
         }
         let g = self.group(master.params.context())?;
-        let mut list: Vec<(String, KeyId, u32)> = accounts
+        let list: Vec<(String, KeyId, u32)> = accounts
             .iter()
             .map(|a| {
                 let s = master.account_shift(a);
@@ -263,7 +263,6 @@ impl Audit {
         let idx = group.shifted.len();
         self.order
             .extend((0..list.len()).map(|a| (g, Slot::Account(idx, a))));
-        list.shrink_to_fit();
         let n = list.len();
         group.shifted.push(Shifted {
             prf: PrfV1::new(&master.secret),
