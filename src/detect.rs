@@ -320,3 +320,13 @@ pub fn parse_token_ids(text: &str) -> Result<Vec<u32>> {
         ))
     })
 }
+
+/// A p-value from its log10, readable at any magnitude (`3.2e-45`).
+pub fn format_p(log10_p: f64) -> String {
+    if log10_p > -4.0 {
+        format!("{:.4}", 10f64.powf(log10_p))
+    } else {
+        let e = log10_p.floor();
+        format!("{:.2}e{}", 10f64.powf(log10_p - e), e)
+    }
+}

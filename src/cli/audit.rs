@@ -4,7 +4,7 @@ use super::keys::load_master;
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use provmark::eval::demo::format_p;
+use provmark::detect::format_p;
 use provmark::key::SecretKey;
 use provmark::provenance::audit::{Audit, AuditConfig};
 use provmark::provenance::ledger::Ledger;

@@ -3,7 +3,8 @@
 use super::lm::load_corpus;
 use super::{CliResult, Context, out};
 use clap::Args;
-use provmark::eval::demo::{self, DemoConfig, format_p};
+use provmark::detect::format_p;
+use provmark::eval::demo::{self, DemoConfig};
 use provmark::text::TokenizerSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,8 +2,7 @@
 
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
-use provmark::detect::{Detection, Detector, DetectorConfig, parse_token_ids};
-use provmark::eval::demo::format_p;
+use provmark::detect::{Detection, Detector, DetectorConfig, format_p, parse_token_ids};
 use provmark::text::{Tokenizer, TokenizerSpec};
 use serde::Serialize;
 use std::io::Read;

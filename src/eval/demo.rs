@@ -3,7 +3,7 @@
 //! render an HTML report.
 
 use super::data::{self, Split};
-use crate::detect::{Detection, Detector, DetectorConfig};
+use crate::detect::{Detection, Detector, DetectorConfig, format_p};
 use crate::key::{KeyId, SecretKey};
 use crate::lm::generate;
 use crate::lm::ngram::NgramLm;
@@ -283,15 +283,5 @@ fn pct(a: usize, b: usize) -> f64 {
         0.0
     } else {
         100.0 * a as f64 / b as f64
-    }
-}
-
-/// A p-value from its log10, readable at any magnitude (`3.2e-45`).
-pub fn format_p(log10_p: f64) -> String {
-    if log10_p > -4.0 {
-        format!("{:.4}", 10f64.powf(log10_p))
-    } else {
-        let e = log10_p.floor();
-        format!("{:.2}e{}", 10f64.powf(log10_p - e), e)
     }
 }
