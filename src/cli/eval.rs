@@ -5,7 +5,7 @@ use super::{CliResult, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use provmark::eval::grid::{self, EvalConfig, EvalInputs};
-use provmark::eval::radioactivity::{self, RadioConfig};
+use provmark::eval::radioactivity::{self, Queries, RadioConfig};
 use provmark::eval::{plots, tables};
 use provmark::text::TokenizerSpec;
 use provmark::text::corpus::{self, Document};
@@ -42,6 +42,33 @@ pub struct EvalArgs {
     /// Teacher shares (percent) of the distillation experiment (comma-separated).
     #[arg(long, value_delimiter = ',')]
     radio_shares: Vec<f64>,
+    /// How the distillation experiment queries each student (comma-separated; default: all).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    radio_queries: Vec<RadioQueries>,
+    /// Temperature at which the distillation experiment samples the students.
+    #[arg(long)]
+    radio_temperature: Option<f32>,
+}
+
+/// The CLI names of [`Queries`].
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum RadioQueries {
+    /// Forward the served exchanges through the student's weights (open model).
+    Open,
+    /// Sample the student on the prompts account A sent.
+    Account,
+    /// Sample the student on fresh human prompts.
+    Fresh,
+}
+
+impl From<RadioQueries> for Queries {
+    fn from(q: RadioQueries) -> Self {
+        match q {
+            RadioQueries::Open => Queries::OpenModel,
+            RadioQueries::Account => Queries::AccountPrompts,
+            RadioQueries::Fresh => Queries::FreshPrompts,
+        }
+    }
 }
 
 pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
@@ -76,6 +103,12 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
         }
         if !a.radio_shares.is_empty() {
             rc.shares = a.radio_shares.clone();
+        }
+        if let Some(t) = a.radio_temperature {
+            rc.query_temperature = t;
+        }
+        if !a.radio_queries.is_empty() {
+            rc.queries = a.radio_queries.iter().map(|&q| q.into()).collect();
         }
     }
     let cache = super::demo::cache_dir();

@@ -287,7 +287,7 @@ fn rng_for(seed: u64, label: &str, a: u64, b: u64) -> ChaCha20Rng {
 }
 
 /// Runs `f` over `0..n` on `threads` threads; results in index order.
-fn par_map<T: Send>(
+pub(super) fn par_map<T: Send>(
     n: usize,
     threads: usize,
     f: impl Fn(usize) -> Result<T> + Sync,
@@ -946,7 +946,8 @@ pub fn run(
                     let innocent = row.attribution.is_none() && row.attribution_ledger.is_none();
                     checks.push(Check {
                         name: format!(
-                            "student trained on 0 % watermarked text is not attributed ({} tokens, with and without ledger)",
+                            "student trained on 0 % watermarked text is not attributed ({}, {} tokens, with and without ledger)",
+                            row.queries.label(),
                             row.corpus_tokens
                         ),
                         value: f64::from(u8::from(innocent)),

@@ -1,18 +1,22 @@
 //! The distillation experiment: does a model trained on watermarked outputs inherit the
 //! watermark, and does the corpus audit find the account they were taken through?
 //!
-//! A teacher (the evaluation's n-gram model) serves watermarked text under account A of a
-//! shifted master key, recording an emission ledger. Students are n-gram models trained on a
-//! mix of `p` % teacher output and `100 − p` % human text. Each student generates a corpus of
-//! suspect outputs (continuations of held-out prompts, unwatermarked), which is audited against
-//! A and 100 other accounts, with and without the ledger filter, at several corpus sizes.
+//! A teacher (the evaluation's n-gram model) answers prompts with watermarked text under
+//! account A of a shifted master key, recording an emission ledger. Students are n-gram models
+//! trained on a mix of `p` % teacher exchanges (prompt and answer, as a distillation set holds
+//! them) and `100 − p` % human text. Each student then answers queries, unwatermarked, and its
+//! answers are audited against A and 100 other accounts, with and without the ledger filter,
+//! at several corpus sizes. Two ways of querying the suspect are compared (see [`Queries`]):
+//! with the prompts account A sent — the provider logged them — as in the closed-model test of
+//! Sander et al. (2024), and with fresh human prompts the suspect may never have seen.
 
 use super::data::Split;
+use super::grid::par_map;
 use crate::key::SecretKey;
-use crate::lm::generate;
 use crate::lm::ngram::NgramLm;
+use crate::lm::{generate, greedy_predictions};
 use crate::provenance::accounts::{AccountMode, MasterKey};
-use crate::provenance::audit::{Audit, AuditConfig};
+use crate::provenance::audit::{Audit, AuditConfig, AuditReport, AuditRow};
 use crate::provenance::ledger::{Fingerprinter, Ledger};
 use crate::sampling::{Sampler, SamplingConfig};
 use crate::scheme::KgwParams;
@@ -20,6 +24,32 @@ use crate::text::Tokenizer;
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
+
+/// How the auditor queries the suspect model for the corpus it audits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Queries {
+    /// The prompts account A sent to the teacher (a provider logs them), each asked repeatedly
+    /// with fresh sampling: the suspect is steered to where it learned from our answers.
+    AccountPrompts,
+    /// Openings of held-out human text that neither teacher nor students saw.
+    FreshPrompts,
+    /// No sampling: the exchanges A was served are forwarded through the suspect's weights
+    /// and its most likely next token is scored at every position (the open-model test;
+    /// [`Audit::add_predictions`]).
+    OpenModel,
+}
+
+impl Queries {
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Queries::AccountPrompts => "A's prompts",
+            Queries::FreshPrompts => "fresh prompts",
+            Queries::OpenModel => "open model",
+        }
+    }
+}
 
 /// Settings of the experiment.
 #[derive(Clone, Debug, Serialize)]
@@ -34,8 +64,13 @@ pub struct RadioConfig {
     pub other_accounts: usize,
     /// Tokens per teacher document and per suspect document.
     pub doc_tokens: usize,
-    /// Sampling temperature of teacher and students.
+    /// Sampling temperature of the teacher serving account A.
     pub temperature: f32,
+    /// Sampling temperature at which the auditor queries the students (an API parameter the
+    /// auditor chooses; low values make a student say what it memorized).
+    pub query_temperature: f32,
+    /// Query protocols audited (each generates its own suspect corpus per student).
+    pub queries: Vec<Queries>,
 }
 
 impl RadioConfig {
@@ -48,6 +83,12 @@ impl RadioConfig {
             other_accounts: 100,
             doc_tokens: 200,
             temperature: 1.0,
+            query_temperature: 0.5,
+            queries: vec![
+                Queries::OpenModel,
+                Queries::AccountPrompts,
+                Queries::FreshPrompts,
+            ],
         }
     }
 
@@ -67,6 +108,8 @@ impl RadioConfig {
 pub struct RadioRow {
     /// Share of teacher output in training, percent.
     pub share: f64,
+    /// How the suspect was queried.
+    pub queries: Queries,
     /// Suspect-corpus size in tokens.
     pub corpus_tokens: usize,
     /// Distinct tuples scored (no ledger).
@@ -98,13 +141,22 @@ pub struct RadioResults {
     pub teacher_tokens: usize,
     /// Contexts in the teacher's ledger.
     pub ledger_contexts: usize,
-    /// One row per (share, corpus size).
+    /// One row per (queries, share, corpus size).
     pub rows: Vec<RadioRow>,
-    /// Randomized p-values of the p = 0 student (largest corpus, no ledger) against all 101
-    /// accounts: uniform under the null.
-    pub innocent_p_values: Vec<f64>,
-    /// Kolmogorov–Smirnov statistic of `innocent_p_values` against U(0, 1).
-    pub innocent_ks: f64,
+    /// The p = 0 student's p-values, one set per query protocol.
+    pub innocent: Vec<Innocent>,
+}
+
+/// Calibration of the student that saw no teacher data: at the largest corpus, without the
+/// ledger, its randomized p-values against every account should be uniform.
+#[derive(Clone, Debug, Serialize)]
+pub struct Innocent {
+    /// How the suspect was queried.
+    pub queries: Queries,
+    /// Randomized p-values against all accounts (A first).
+    pub p_values: Vec<f64>,
+    /// Kolmogorov–Smirnov statistic of `p_values` against U(0, 1).
+    pub ks: f64,
 }
 
 const ACCOUNT_A: &str = "account-A";
@@ -119,8 +171,8 @@ fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
     rand_chacha::ChaCha20Rng::from_seed(s)
 }
 
-/// Generates documents of `doc` tokens after `prompts` until `total` tokens exist, on
-/// `threads` threads, deterministically.
+/// Generates documents of `doc` tokens after `prompts` (taken in turn) until `total` tokens
+/// exist, on `threads` threads, deterministically.
 #[allow(clippy::too_many_arguments)]
 fn corpus(
     lm: &NgramLm,
@@ -134,40 +186,24 @@ fn corpus(
     threads: usize,
 ) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     let n = total.div_ceil(doc.max(1));
-    let out = std::sync::Mutex::new(vec![None; n]);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| -> Result<()> {
-                let mut sampler = Sampler::new(SamplingConfig {
-                    temperature,
-                    ..Default::default()
-                })?;
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
-                        return Ok(());
-                    }
-                    let prompt = prompts
-                        .get(i % prompts.len().max(1))
-                        .copied()
-                        .unwrap_or_default();
-                    let mut r = rng(seed, label, i as u64);
-                    let g = generate(lm, kgw, prompt, doc, &mut sampler, &mut || r.random())?;
-                    if let Ok(mut v) = out.lock() {
-                        if let Some(slot) = v.get_mut(i) {
-                            *slot = Some((prompt.to_vec(), g));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    out.into_inner()
-        .map_err(|_| Error::InvalidInput("generation worker panicked".into()))?
-        .into_iter()
-        .map(|x| x.ok_or_else(|| Error::InvalidInput("generation failed".into())))
-        .collect()
+    par_map(
+        n,
+        threads,
+        |i| {
+            let mut sampler = Sampler::new(SamplingConfig {
+                temperature,
+                ..Default::default()
+            })?;
+            let prompt = prompts
+                .get(i % prompts.len().max(1))
+                .copied()
+                .unwrap_or_default();
+            let mut r = rng(seed, label, i as u64);
+            let g = generate(lm, kgw, prompt, doc, &mut sampler, &mut || r.random())?;
+            Ok((prompt.to_vec(), g))
+        },
+        &|| {},
+    )
 }
 
 /// Runs the experiment with the evaluation's teacher model and data split.
@@ -209,8 +245,27 @@ pub fn run(
             human.len()
         )));
     }
-    let teacher_prompts: Vec<&[u32]> = split.train.iter().filter_map(|c| c.get(..16)).collect();
-    let suspect_prompts: Vec<&[u32]> = split.held_out.iter().filter_map(|c| c.get(..16)).collect();
+    // Account A's prompts open training chunks the students' human share does not contain
+    // (when the corpus is large enough), so a student meets them only through the teacher.
+    let human_chunks = cfg.student_tokens.div_ceil(super::data::CHUNK_TOKENS);
+    let mut teacher_prompts: Vec<&[u32]> = split
+        .train
+        .iter()
+        .skip(human_chunks)
+        .filter_map(|c| c.get(..PROMPT_TOKENS))
+        .collect();
+    if teacher_prompts.is_empty() {
+        teacher_prompts = split
+            .train
+            .iter()
+            .filter_map(|c| c.get(..PROMPT_TOKENS))
+            .collect();
+    }
+    let fresh_prompts: Vec<&[u32]> = split
+        .held_out
+        .iter()
+        .filter_map(|c| c.get(..PROMPT_TOKENS))
+        .collect();
     let max_share = cfg.shares.iter().copied().fold(0.0, f64::max);
     let teacher_total = (cfg.student_tokens as f64 * max_share / 100.0).ceil() as usize;
     let served = corpus(
@@ -225,7 +280,7 @@ pub fn run(
         threads,
     )?;
     tick();
-    // The emission ledger of everything the teacher served under A.
+    // The emission ledger of everything the teacher served under A, and the prompts A sent.
     let fp = Fingerprinter::new(&master.secret, h);
     let mut ledger = Ledger::new(&master.secret, h);
     for (prompt, g) in &served {
@@ -235,22 +290,26 @@ pub fn run(
             hist.push(t);
         }
     }
-    let teacher_stream: Vec<Vec<u32>> = served.iter().map(|(_, g)| g.clone()).collect();
-    let teacher_tokens: usize = teacher_stream.iter().map(Vec::len).sum();
+    let account_prompts: Vec<&[u32]> = served.iter().map(|(p, _)| p.as_slice()).collect();
+    let teacher_tokens: usize = served.iter().map(|(_, g)| g.len()).sum();
 
     let max_size = cfg.corpus_sizes.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
     let mut innocent = Vec::new();
     for &share in &cfg.shares {
+        // The student's distillation set: whole exchanges (prompt, then the teacher's answer,
+        // the last one cut to the share) followed by human text.
         let n_teacher = (cfg.student_tokens as f64 * share / 100.0).round() as usize;
         let mut docs: Vec<Vec<u32>> = Vec::new();
         let mut taken = 0;
-        for d in &teacher_stream {
+        for (prompt, g) in &served {
             if taken >= n_teacher {
                 break;
             }
-            let k = d.len().min(n_teacher - taken);
-            docs.push(d.get(..k).unwrap_or_default().to_vec());
+            let k = g.len().min(n_teacher - taken);
+            let mut d = prompt.clone();
+            d.extend_from_slice(g.get(..k).unwrap_or_default());
+            docs.push(d);
             taken += k;
         }
         let n_human = cfg.student_tokens.saturating_sub(taken);
@@ -258,91 +317,191 @@ pub fn run(
             human
                 .get(..n_human)
                 .unwrap_or_default()
-                .chunks(1024)
+                .chunks(super::data::CHUNK_TOKENS)
                 .map(<[u32]>::to_vec),
         );
         let student = NgramLm::train(docs, order, tok.vocab_size(), tok.spec())?;
-        let suspect = corpus(
-            &student,
-            None,
-            &suspect_prompts,
-            max_size,
-            cfg.doc_tokens,
-            cfg.temperature,
-            seed,
-            &format!("student-{share}"),
-            threads,
-        )?;
-        tick();
-        for &size in &cfg.corpus_sizes {
-            let n_docs = size.div_ceil(cfg.doc_tokens.max(1)).min(suspect.len());
-            let audit_with =
-                |ledger: Option<&Ledger>| -> Result<crate::provenance::audit::AuditReport> {
-                    let mut a = Audit::new(AuditConfig::default())?;
-                    a.add_accounts(&master, &accounts)?;
-                    if let Some(l) = ledger {
-                        a.set_ledger(l.clone(), &master.secret)?;
-                    }
-                    for (prompt, g) in suspect.iter().take(n_docs) {
-                        a.add_document(g, Some(prompt))?;
-                    }
-                    a.report()
+        for &queries in &cfg.queries {
+            let (suspect, sizes) = match queries {
+                Queries::AccountPrompts | Queries::FreshPrompts => {
+                    let prompts = if queries == Queries::AccountPrompts {
+                        &account_prompts
+                    } else {
+                        &fresh_prompts
+                    };
+                    let sampled = corpus(
+                        &student,
+                        None,
+                        prompts,
+                        max_size,
+                        cfg.doc_tokens,
+                        cfg.query_temperature,
+                        seed,
+                        &format!("student-{share}-{queries:?}"),
+                        threads,
+                    )?;
+                    let suspect: Vec<Suspect> = sampled
+                        .into_iter()
+                        .map(|(prompt, answer)| Suspect {
+                            prompt,
+                            text: answer,
+                            predictions: None,
+                        })
+                        .collect();
+                    (suspect, cfg.corpus_sizes.clone())
+                }
+                Queries::OpenModel => {
+                    let suspect = par_map(
+                        served.len(),
+                        threads,
+                        |i| {
+                            let (prompt, answer) = served.get(i).cloned().unwrap_or_default();
+                            let mut text = prompt.clone();
+                            text.extend_from_slice(&answer);
+                            let predictions = Some(greedy_predictions(&student, &text)?);
+                            Ok(Suspect {
+                                prompt,
+                                text,
+                                predictions,
+                            })
+                        },
+                        &|| {},
+                    )?;
+                    (suspect, open_sizes(&cfg.corpus_sizes, teacher_tokens))
+                }
+            };
+            tick();
+            let largest = sizes.iter().copied().max().unwrap_or(0);
+            for &size in &sizes {
+                let mut n_docs = 0;
+                let mut tokens = 0;
+                while tokens < size && n_docs < suspect.len() {
+                    tokens += suspect.get(n_docs).map_or(0, Suspect::answer_tokens);
+                    n_docs += 1;
+                }
+                let docs = suspect.get(..n_docs).unwrap_or_default();
+                let plain = audit(&master, &accounts, None, docs)?;
+                let filtered = audit(&master, &accounts, Some(&ledger), docs)?;
+                let (Some(pa), Some(fa)) = (plain.rows.first(), filtered.rows.first()) else {
+                    continue;
                 };
-            let plain = audit_with(None)?;
-            let filtered = audit_with(Some(&ledger))?;
-            let a_row = |r: &crate::provenance::audit::AuditReport| r.rows.first().cloned();
-            let min_others = |r: &crate::provenance::audit::AuditReport| {
-                r.rows
-                    .iter()
-                    .skip(1)
-                    .map(|x| x.corrected_log10_p_value)
-                    .fold(0.0, f64::min)
-            };
-            let (Some(pa), Some(fa)) = (a_row(&plain), a_row(&filtered)) else {
-                continue;
-            };
-            if share == 0.0 && size == max_size {
-                let mut r = rng(seed, "innocent", 0);
-                innocent = plain
-                    .rows
-                    .iter()
-                    .map(|x| {
-                        let ge = crate::stats::binomial_sf(x.green, x.scored, 0.25).unwrap_or(1.0);
-                        let gt =
-                            crate::stats::binomial_sf(x.green + 1, x.scored, 0.25).unwrap_or(0.0);
-                        gt + r.random::<f64>() * (ge - gt)
-                    })
-                    .collect();
+                if share == 0.0 && size == largest {
+                    let mut r = rng(seed, &format!("innocent-{queries:?}"), 0);
+                    let p_values: Vec<f64> = plain
+                        .rows
+                        .iter()
+                        .map(|x| randomized_p(x, kgw_a.params().gamma(), r.random()))
+                        .collect();
+                    innocent.push(Innocent {
+                        queries,
+                        ks: ks_uniform(&p_values),
+                        p_values,
+                    });
+                }
+                rows.push(RadioRow {
+                    share,
+                    queries,
+                    corpus_tokens: tokens,
+                    scored: pa.scored,
+                    green_fraction: pa.green as f64 / pa.scored.max(1) as f64,
+                    log10_p_a: pa.log10_p_value,
+                    min_corrected_log10_p_others: min_others(&plain),
+                    attribution: plain.attribution.clone(),
+                    scored_ledger: fa.scored,
+                    log10_p_a_ledger: fa.log10_p_value,
+                    min_corrected_log10_p_others_ledger: min_others(&filtered),
+                    attribution_ledger: filtered.attribution.clone(),
+                });
             }
-            rows.push(RadioRow {
-                share,
-                corpus_tokens: size,
-                scored: pa.scored,
-                green_fraction: pa.green as f64 / pa.scored.max(1) as f64,
-                log10_p_a: pa.log10_p_value,
-                min_corrected_log10_p_others: min_others(&plain),
-                attribution: plain.attribution.clone(),
-                scored_ledger: fa.scored,
-                log10_p_a_ledger: fa.log10_p_value,
-                min_corrected_log10_p_others_ledger: min_others(&filtered),
-                attribution_ledger: filtered.attribution.clone(),
-            });
         }
     }
-    let mut sorted = innocent.clone();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len().max(1) as f64;
-    let innocent_ks = sorted
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| ((i as f64 + 1.0) / n - x).max(x - i as f64 / n))
-        .fold(0.0, f64::max);
     Ok(RadioResults {
         config: cfg.clone(),
         teacher_tokens,
         ledger_contexts: ledger.len(),
         rows,
-        innocent_p_values: innocent,
-        innocent_ks,
+        innocent,
     })
+}
+
+/// Openings of this many tokens serve as prompts.
+const PROMPT_TOKENS: usize = 16;
+
+/// One input to an audit: a sampled answer, or a served exchange with the suspect's own
+/// predictions along it.
+struct Suspect {
+    prompt: Vec<u32>,
+    text: Vec<u32>,
+    predictions: Option<Vec<u32>>,
+}
+
+impl Suspect {
+    /// Tokens the suspect produced or predicted beyond the prompt.
+    fn answer_tokens(&self) -> usize {
+        match self.predictions {
+            Some(_) => self.text.len().saturating_sub(self.prompt.len()),
+            None => self.text.len(),
+        }
+    }
+}
+
+/// Open-model sizes: the sampled sizes below what the teacher served, then all of it.
+fn open_sizes(sizes: &[usize], served: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = sizes.iter().copied().filter(|&s| s < served).collect();
+    v.push(served);
+    v
+}
+
+/// Audits `docs` against every account; all prompts are recorded first so the exclusion is
+/// complete.
+fn audit(
+    master: &MasterKey,
+    accounts: &[String],
+    ledger: Option<&Ledger>,
+    docs: &[Suspect],
+) -> Result<AuditReport> {
+    let mut a = Audit::new(AuditConfig::default())?;
+    a.add_accounts(master, accounts)?;
+    if let Some(l) = ledger {
+        a.set_ledger(l.clone(), &master.secret)?;
+    }
+    for d in docs {
+        a.add_prompt(&d.prompt);
+    }
+    for d in docs {
+        match &d.predictions {
+            Some(p) => a.add_predictions(&d.text, p)?,
+            None => a.add_document(&d.text, None)?,
+        }
+    }
+    a.report()
+}
+
+/// The smallest Holm-corrected log10 p among all accounts but A (the first row).
+fn min_others(r: &AuditReport) -> f64 {
+    r.rows
+        .iter()
+        .skip(1)
+        .map(|x| x.corrected_log10_p_value)
+        .fold(0.0, f64::min)
+}
+
+/// A randomized binomial p-value, uniform under the null (the plain one is conservative for
+/// a discrete statistic): P[X > g] + u · P[X = g].
+fn randomized_p(row: &AuditRow, gamma: f64, u: f64) -> f64 {
+    let ge = crate::stats::binomial_sf(row.green, row.scored, gamma).unwrap_or(1.0);
+    let gt = crate::stats::binomial_sf(row.green + 1, row.scored, gamma).unwrap_or(0.0);
+    gt + u * (ge - gt)
+}
+
+/// Kolmogorov–Smirnov distance of a sample from U(0, 1).
+fn ks_uniform(p: &[f64]) -> f64 {
+    let mut sorted = p.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len().max(1) as f64;
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| ((i as f64 + 1.0) / n - x).max(x - i as f64 / n))
+        .fold(0.0, f64::max)
 }

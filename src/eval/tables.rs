@@ -226,28 +226,29 @@ fn radio_table(m: &mut String, r: &super::radioactivity::RadioResults) {
     let _ = writeln!(
         m,
         "\n## Radioactivity: students trained on watermarked outputs\n\n\
-         A teacher (the model above) served {} watermarked tokens under account A of a shifted \
-         master key (γ 0.25, δ 2, h 2; temperature {}), logging {} contexts in an emission ledger. \
-         Each student is an order-{} n-gram model trained on {} tokens, of which the stated share \
-         is teacher output and the rest human text; it then writes continuations of held-out \
-         prompts. The audit tests A and {} other accounts (Holm–Bonferroni over all {}); \
+         A teacher (the model above) answered prompts with {} watermarked tokens under account A \
+         of a shifted master key (γ 0.25, δ 2, h 2; temperature {}), logging {} contexts in an \
+         emission ledger. Each student is an n-gram model trained on {} tokens, of which the \
+         stated share is teacher exchanges (prompt and answer) and the rest human text. The \
+         auditor queries the student with A's logged prompts or with fresh human prompts and \
+         tests its answers against A and {} other accounts (Holm–Bonferroni over all {}); \
          prompts are excluded. α = 1e-6.\n",
         r.teacher_tokens,
         c.temperature,
         r.ledger_contexts,
-        4,
         c.student_tokens,
         c.other_accounts,
         c.other_accounts + 1
     );
     let _ = writeln!(
         m,
-        "| teacher share (%) | suspect tokens | tuples | green % (A) | log10 p (A) | min corrected log10 p (others) | attributed | tuples in ledger | log10 p (A, ledger) | min corrected log10 p (others, ledger) | attributed (ledger) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| queries | teacher share (%) | suspect tokens | tuples | green % (A) | log10 p (A) | min corrected log10 p (others) | attributed | tuples in ledger | log10 p (A, ledger) | min corrected log10 p (others, ledger) | attributed (ledger) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for x in &r.rows {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {:.2} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} |",
+            x.queries.label(),
             x.share,
             x.corpus_tokens,
             x.scored,
@@ -261,15 +262,18 @@ fn radio_table(m: &mut String, r: &super::radioactivity::RadioResults) {
             opt(&x.attribution_ledger)
         );
     }
-    let n = r.innocent_p_values.len();
-    let _ = writeln!(
-        m,
-        "\nThe student with no teacher data, audited at the largest size against all {n} accounts: \
-         Kolmogorov–Smirnov distance of its (randomized) p-values from uniform D = {:.3} \
-         (critical value at level 0.05: {:.3}).",
-        r.innocent_ks,
-        1.358 / (n.max(1) as f64).sqrt()
-    );
+    for i in &r.innocent {
+        let n = i.p_values.len();
+        let _ = writeln!(
+            m,
+            "\nThe student with no teacher data, queried with {} and audited at the largest size \
+             against all {n} accounts: Kolmogorov–Smirnov distance of its (randomized) p-values \
+             from uniform D = {:.3} (critical value at level 0.05: {:.3}).",
+            i.queries.label(),
+            i.ks,
+            1.358 / (n.max(1) as f64).sqrt()
+        );
+    }
 }
 
 fn fpr_table(m: &mut String, title: &str, rows: &[FprRow], alphas: &[String], by_length: bool) {

@@ -75,3 +75,39 @@ pub fn generate(
     }
     Ok(history.split_off(prompt.len()))
 }
+
+/// The model's most likely next token at every position of `text`: element `t` is the
+/// argmax of the logits after `text[..t]` (ties go to the smaller id; NaN logits are never
+/// chosen). This is what [`crate::provenance::audit::Audit::add_predictions`] scores when the
+/// suspect's weights are at hand.
+///
+/// # Errors
+/// The model's errors; [`crate::Error::InvalidInput`] if a position has no finite logit.
+///
+/// ```
+/// use provmark::lm::{greedy_predictions, synthetic::SyntheticLm};
+/// let lm = SyntheticLm::new(50, (0..50).collect())?;
+/// let p = greedy_predictions(&lm, &[3, 4, 5])?;
+/// assert_eq!(p.len(), 3);
+/// # Ok::<(), provmark::Error>(())
+/// ```
+pub fn greedy_predictions(lm: &dyn LanguageModel, text: &[u32]) -> Result<Vec<u32>> {
+    let mut logits = vec![0.0f32; lm.vocab_size()];
+    let mut out = Vec::with_capacity(text.len());
+    for t in 0..text.len() {
+        lm.logits(text.get(..t).unwrap_or_default(), &mut logits)?;
+        let best = logits
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !x.is_nan() && **x > f32::NEG_INFINITY)
+            .fold(None, |best: Option<(usize, f32)>, (i, &x)| match best {
+                Some((_, b)) if b >= x => best,
+                _ => Some((i, x)),
+            });
+        let (i, _) = best.ok_or_else(|| {
+            crate::Error::InvalidInput(format!("no finite logit after position {t}"))
+        })?;
+        out.push(u32::try_from(i).unwrap_or(u32::MAX));
+    }
+    Ok(out)
+}

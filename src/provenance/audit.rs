@@ -43,7 +43,8 @@ type FpSet = FingerprintSet;
 pub struct AuditConfig {
     /// Family-wise significance level (after Holm–Bonferroni). Default 1e-6.
     pub alpha: f64,
-    /// Exclude tuples whose context occurs in a prompt. Default `true`.
+    /// Exclude tuples whose context occurs in a prompt (and, for predictions, earlier in the
+    /// same text). Default `true`.
     pub exclude_prompts: bool,
     /// Fewer scored tuples than this gives `insufficient`. Default 16.
     pub min_scored: u64,
@@ -321,24 +322,89 @@ impl Audit {
         }
         self.documents += 1;
         self.tokens += ids.len() as u64;
+        self.score(ids, ids, false)
+    }
+
+    /// Scores a suspect model's own next-token predictions along a text: the *open-model*
+    /// test (Sander et al. 2024), for when the suspect's weights are at hand.
+    ///
+    /// `predictions[t]` is the suspect's choice (its most likely token, say) after
+    /// `text[..t]`, so the two slices have equal length. The tuple scored at `t` is the
+    /// context `text[t − h..t]` followed by `predictions[t]`. Feed texts we served — a model
+    /// that learned from them predicts our green tokens in their contexts far more often than
+    /// it emits them when merely sampled. The predictions for one text must depend on that
+    /// text's prefix only; a prediction whose context already occurred earlier in the same
+    /// text is skipped (it could copy what followed there) and counted as excluded by a
+    /// prompt, since the prefix is the prediction's prompt ([`AuditConfig::exclude_prompts`]
+    /// switches both off). Global dedup, prompts and the
+    /// ledger apply as for [`Audit::add_document`], and both kinds of input pool into the same
+    /// tests.
+    ///
+    /// ```
+    /// use provmark::provenance::audit::{Audit, AuditConfig};
+    /// use provmark::{key::{KeyFile, SecretKey}, scheme::{KgwParams, SchemeConfig}, text::TokenizerSpec};
+    /// let key = KeyFile { secret: SecretKey::from_bytes([2; 32]), scheme: SchemeConfig::kgw(KgwParams::default()),
+    ///                     tokenizer: TokenizerSpec::default(), account: None };
+    /// let mut audit = Audit::new(AuditConfig::default())?;
+    /// audit.add_key(&key)?;
+    /// // Predictions after [5], [5, 6], …; the first h = 2 positions have no full context.
+    /// audit.add_predictions(&[5, 6, 7, 8, 9], &[6, 7, 9, 9, 10])?;
+    /// assert_eq!(audit.report()?.rows[0].scored, 3);
+    /// # Ok::<(), provmark::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the lengths differ; [`Error::TokenOutOfRange`] for an id
+    /// ≥ 2^21. Nothing is consumed on error.
+    pub fn add_predictions(&mut self, text: &[u32], predictions: &[u32]) -> Result<()> {
+        if text.len() != predictions.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} predictions for a text of {} tokens; give one per position",
+                predictions.len(),
+                text.len()
+            )));
+        }
+        crate::check_token_ids(text, MAX_VOCAB, 0)?;
+        crate::check_token_ids(predictions, MAX_VOCAB, 0)?;
+        self.documents += 1;
+        self.tokens += text.len() as u64;
+        self.score(text, predictions, self.config.exclude_prompts)
+    }
+
+    /// Scores the tuples (`text[t − h..t]`, `next[t]`) of every group that pass the prompt,
+    /// repeated-context (when `skip_repeated`) and ledger filters and are new to the corpus.
+    fn score(&mut self, text: &[u32], next: &[u32], skip_repeated: bool) -> Result<()> {
         let exclude = self.config.exclude_prompts;
         for g in &mut self.groups {
             let h = g.h;
-            let mut fresh: Vec<usize> = Vec::new();
-            for t in h..ids.len() {
-                let (Some(ctx), Some(&tok)) = (ids.get(t - h..t), ids.get(t)) else {
+            let mut earlier = FpSet::default();
+            let mut fresh: Vec<(usize, u32)> = Vec::new();
+            for t in h..text.len() {
+                let (Some(ctx), Some(&tok)) = (text.get(t - h..t), next.get(t)) else {
                     continue;
                 };
-                if exclude && !g.prompt_ctx.is_empty() {
-                    let probe = if h == 0 {
+                // With h = 0 a token's colour depends on the token alone, so the token is
+                // what a prompt or an earlier position would reveal.
+                let probe = |tok: u32| {
+                    if h == 0 {
                         fingerprint(CONTEXT_DOMAIN, &[tok], None)
                     } else {
                         fingerprint(CONTEXT_DOMAIN, ctx, None)
-                    };
-                    if g.prompt_ctx.contains(&probe) {
+                    }
+                };
+                if skip_repeated {
+                    let seen_before = earlier.contains(&probe(tok));
+                    if let Some(&own) = text.get(t) {
+                        earlier.insert(probe(own));
+                    }
+                    if seen_before {
                         self.excluded_prompt += 1;
                         continue;
                     }
+                }
+                if exclude && !g.prompt_ctx.is_empty() && g.prompt_ctx.contains(&probe(tok)) {
+                    self.excluded_prompt += 1;
+                    continue;
                 }
                 if let Some((ledger, f)) = &self.ledger {
                     if !ledger.contains(f, ctx) {
@@ -346,14 +412,13 @@ impl Audit {
                         continue;
                     }
                 }
-                let tuple = ids.get(t - h..=t).unwrap_or_default();
-                if g.seen.insert(fingerprint(TUPLE_DOMAIN, tuple, None)) {
-                    fresh.push(t);
+                if g.seen.insert(fingerprint(TUPLE_DOMAIN, ctx, Some(tok))) {
+                    fresh.push((t, tok));
                 }
             }
             g.scored += fresh.len() as u64;
-            for &t in &fresh {
-                let (Some(ctx), Some(&tok)) = (ids.get(t - h..t), ids.get(t)) else {
+            for &(t, tok) in &fresh {
+                let Some(ctx) = text.get(t - h..t) else {
                     continue;
                 };
                 for s in &mut g.singles {
@@ -363,7 +428,7 @@ impl Audit {
                 }
             }
             for sh in &mut g.shifted {
-                score_shifted(sh, ids, h, &fresh)?;
+                score_shifted(sh, text, h, &fresh)?;
             }
         }
         Ok(())
@@ -470,7 +535,7 @@ impl Audit {
 const BYTES_PER_LOOKUP: usize = 240;
 
 /// Scores fresh tuples for every account of a shifted master, in parallel for large batches.
-fn score_shifted(sh: &mut Shifted, ids: &[u32], h: usize, fresh: &[usize]) -> Result<()> {
+fn score_shifted(sh: &mut Shifted, ids: &[u32], h: usize, fresh: &[(usize, u32)]) -> Result<()> {
     let (Some(min), Some(max)) = (
         sh.accounts.iter().map(|a| a.2).min(),
         sh.accounts.iter().map(|a| a.2).max(),
@@ -499,8 +564,8 @@ fn score_shifted(sh: &mut Shifted, ids: &[u32], h: usize, fresh: &[usize]) -> Re
                     } else {
                         Vec::new()
                     };
-                    for &t in part {
-                        let (Some(ctx), Some(&tok)) = (ids.get(t - h..t), ids.get(t)) else {
+                    for &(t, tok) in part {
+                        let Some(ctx) = ids.get(t - h..t) else {
                             continue;
                         };
                         let seed = shared.prf.seed(ctx)?;

@@ -2,6 +2,7 @@
 
 use provmark::eval::demo::{self, DemoConfig, Kind};
 use provmark::eval::grid::{self, EvalConfig, EvalInputs};
+use provmark::eval::radioactivity::{Queries, RadioConfig};
 use provmark::text::TokenizerSpec;
 use provmark::text::corpus::{Corpus, Document};
 use rand::{RngExt, SeedableRng};
@@ -147,13 +148,15 @@ fn tiny_eval_end_to_end() {
         human_texts: 20,
         order: 3,
         threads: 2,
-        radioactivity: Some(provmark::eval::radioactivity::RadioConfig {
+        radioactivity: Some(RadioConfig {
             shares: vec![0.0, 100.0],
             student_tokens: 3000,
             corpus_sizes: vec![600],
             other_accounts: 5,
             doc_tokens: 100,
             temperature: 1.0,
+            query_temperature: 0.5,
+            queries: vec![Queries::AccountPrompts, Queries::FreshPrompts],
         }),
         ..EvalConfig::quick()
     };
@@ -192,8 +195,9 @@ fn tiny_eval_end_to_end() {
     assert_eq!(r.quality.len(), 1);
     assert!(!r.robustness.is_empty() && !r.roc.is_empty());
     let radio = r.radioactivity.as_ref().unwrap();
-    assert_eq!(radio.rows.len(), 2);
-    assert_eq!(radio.innocent_p_values.len(), 6);
+    assert_eq!(radio.rows.len(), 4);
+    assert_eq!(radio.innocent.len(), 2);
+    assert!(radio.innocent.iter().all(|i| i.p_values.len() == 6));
     assert!(radio.teacher_tokens >= 3000 && radio.ledger_contexts > 0);
     let md = provmark::eval::tables::markdown(&r);
     assert!(md.contains("Radioactivity"));

@@ -274,3 +274,114 @@ fn audit_rejects_misuse() {
         .is_err()
     );
 }
+
+/// Watermarked texts over a small support, so bigram contexts repeat within a text.
+fn served_texts(k: &KeyFile, rng: &mut ChaCha20Rng) -> Vec<Vec<u32>> {
+    let lm = SyntheticLm::new(VOCAB, (100..160).collect()).unwrap();
+    marked(&lm, k, 30, 300, rng)
+}
+
+/// The open-model test: a suspect that reproduces what we served in a fifth of the positions
+/// (and otherwise predicts key-independent tokens) is named among 200 keys; an innocent suspect
+/// is not. Observed log10 p for the memorizer: printed, about −20, against a corrected
+/// threshold near −8.3, so a miss would need a many-σ shortfall; the innocent suspect passes
+/// corrected 1e-6 except with probability ≤ 1e-6.
+#[test]
+fn open_model_predictions_convict_a_memorizer_only() {
+    let mut rng = ChaCha20Rng::seed_from_u64(515);
+    let k = key([21; 32]);
+    let texts = served_texts(&k, &mut rng);
+    let others: Vec<KeyFile> = (0..199).map(|_| key(rng.random())).collect();
+    let run = |memorize: f64, rng: &mut ChaCha20Rng| {
+        let mut a = Audit::new(AuditConfig::default()).unwrap();
+        a.add_key(&k).unwrap();
+        for o in &others {
+            a.add_key(o).unwrap();
+        }
+        for t in &texts {
+            let p: Vec<u32> = (0..t.len())
+                .map(|i| {
+                    if rng.random::<f64>() < memorize {
+                        t[i]
+                    } else {
+                        rng.random_range(0..VOCAB as u32)
+                    }
+                })
+                .collect();
+            a.add_predictions(t, &p).unwrap();
+        }
+        a.report().unwrap()
+    };
+    let guilty = run(0.2, &mut rng);
+    println!("memorizer: log10 p = {}", guilty.rows[0].log10_p_value);
+    assert_eq!(
+        guilty.attribution.as_deref(),
+        Some(guilty.rows[0].label()),
+        "{:?}",
+        guilty.rows[0]
+    );
+    let innocent = run(0.0, &mut rng);
+    assert!(innocent.attribution.is_none(), "{:?}", innocent.rows[0]);
+}
+
+/// A suspect that copies in context — at a repeated context it predicts what followed that
+/// context earlier in the same (watermarked) text, as induction heads do — has learned nothing
+/// from us, yet its copies are green. Skipping repeated contexts keeps it innocent; switching
+/// the exclusion off shows the copies would convict it.
+#[test]
+fn open_model_skips_contexts_repeated_in_the_text() {
+    let mut rng = ChaCha20Rng::seed_from_u64(616);
+    let k = key([22; 32]);
+    let texts = served_texts(&k, &mut rng);
+    let copy = |t: &[u32]| -> Vec<u32> {
+        (0..t.len())
+            .map(|i| {
+                let earlier = (2..i)
+                    .rev()
+                    .find(|&s| i >= 2 && t[s - 2..s] == t[i - 2..i])
+                    .map(|s| t[s]);
+                earlier.unwrap_or(((i * 7919) % VOCAB) as u32)
+            })
+            .collect()
+    };
+    let run = |exclude: bool| {
+        let mut a = Audit::new(AuditConfig {
+            exclude_prompts: exclude,
+            ..AuditConfig::default()
+        })
+        .unwrap();
+        a.add_key(&k).unwrap();
+        for t in &texts {
+            a.add_predictions(t, &copy(t)).unwrap();
+        }
+        a.report().unwrap()
+    };
+    let naive = run(false);
+    assert_eq!(
+        naive.rows[0].verdict,
+        Verdict::Watermarked,
+        "{:?}",
+        naive.rows[0]
+    );
+    let careful = run(true);
+    assert_eq!(
+        careful.rows[0].verdict,
+        Verdict::NotWatermarked,
+        "{:?}",
+        careful.rows[0]
+    );
+    assert!(careful.excluded_prompt > 0);
+}
+
+/// Predictions must line up with the text; a mismatch or an out-of-range id is an error and
+/// leaves the audit untouched.
+#[test]
+fn open_model_rejects_misaligned_predictions() {
+    let mut a = Audit::new(AuditConfig::default()).unwrap();
+    a.add_key(&key([23; 32])).unwrap();
+    assert!(a.add_predictions(&[1, 2, 3], &[1, 2]).is_err());
+    assert!(a.add_predictions(&[1, 2, 3], &[1, 2, u32::MAX]).is_err());
+    assert_eq!(a.documents(), 0);
+    a.add_predictions(&[], &[]).unwrap();
+    assert_eq!(a.report().unwrap().rows[0].scored, 0);
+}
