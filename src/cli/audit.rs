@@ -36,7 +36,9 @@ pub struct AuditArgs {
     /// One JSON object per key or account, then {"attribution": ...}.
     #[arg(long)]
     json: bool,
-    /// Text files, directories, or JSON Lines with `text` (and optional `prompt`) fields.
+    /// Text files, directories, or JSON Lines with `text` (and optional `prompt`) fields; JSON
+    /// Lines records with `tokens` and `predictions` (token ids: a text we served and the
+    /// suspect model's most likely token after each prefix) are scored as an open-model test.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 }
@@ -152,6 +154,11 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                 }
             }
             Item::Code(_) => {}
+            Item::Predictions(p) => {
+                if let Err(e) = audit.add_predictions(&p.tokens, &p.predictions) {
+                    skipped.push(format!("{}: {e}", p.source));
+                }
+            }
             Item::Skipped(s) => skipped.push(format!("{}: {}", s.source, s.reason)),
         }
     })?;

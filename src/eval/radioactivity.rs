@@ -22,6 +22,7 @@ use crate::sampling::{Sampler, SamplingConfig};
 use crate::scheme::KgwParams;
 use crate::text::Tokenizer;
 use crate::{Error, Result};
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
@@ -297,12 +298,15 @@ pub fn run(
     let mut rows = Vec::new();
     let mut innocent = Vec::new();
     for &share in &cfg.shares {
-        // The student's distillation set: whole exchanges (prompt, then the teacher's answer,
-        // the last one cut to the share) followed by human text.
+        // The student's distillation set: exchanges drawn at random from what A was served
+        // (prompt, then the teacher's answer, the last one cut to the share), then human text.
+        // The auditor does not know which exchanges were taken.
         let n_teacher = (cfg.student_tokens as f64 * share / 100.0).round() as usize;
+        let mut picks: Vec<usize> = (0..served.len()).collect();
+        picks.shuffle(&mut rng(seed, "distillation-set", share.to_bits()));
         let mut docs: Vec<Vec<u32>> = Vec::new();
         let mut taken = 0;
-        for (prompt, g) in &served {
+        for (prompt, g) in picks.iter().filter_map(|&i| served.get(i)) {
             if taken >= n_teacher {
                 break;
             }

@@ -1,5 +1,6 @@
 //! Reading corpora: plain-text files, directories (recursively), JSON Lines with a `text` field
-//! (and an optional `prompt`), and HTML pages (tags stripped, code blocks kept apart).
+//! (and an optional `prompt`) — or, for open-model audits, `tokens` and `predictions` arrays —
+//! and HTML pages (tags stripped, code blocks kept apart).
 //!
 //! Unreadable or malformed inputs do not stop a read: they are listed in
 //! [`Corpus::skipped`] with the reason, and everything else is returned.
@@ -23,6 +24,19 @@ pub struct Document {
     pub text: String,
     /// The prompt that produced it, when the corpus records one (JSON Lines `prompt` field).
     pub prompt: Option<String>,
+}
+
+/// A text we served with a suspect model's own next-token predictions along it, for the
+/// open-model audit ([`crate::provenance::audit::Audit::add_predictions`]). Read from JSON
+/// Lines records with `tokens` and `predictions` arrays of token ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Predictions {
+    /// The path and line.
+    pub source: String,
+    /// The served text, as token ids.
+    pub tokens: Vec<u32>,
+    /// `predictions[t]`: the suspect's choice after `tokens[..t]`.
+    pub predictions: Vec<u32>,
 }
 
 /// An input that could not be used, and why.
@@ -55,6 +69,8 @@ pub enum Item {
     Document(Document),
     /// A code block from an HTML page.
     Code(Document),
+    /// A served text with a suspect's predictions (JSON Lines `tokens` + `predictions`).
+    Predictions(Predictions),
     /// An input that could not be used.
     Skipped(Skipped),
 }
@@ -118,6 +134,10 @@ impl Corpus {
             Item::Document(d) => c.documents.push(d),
             Item::Code(d) => c.code.push(d),
             Item::Skipped(s) => c.skipped.push(s),
+            Item::Predictions(p) => c.skipped.push(Skipped {
+                source: p.source,
+                reason: "a predictions record (only audits use these)".into(),
+            }),
         })?;
         Ok(c)
     }
@@ -178,9 +198,14 @@ fn read_file(path: &Path, f: &mut dyn FnMut(Item)) {
 fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
     #[derive(serde::Deserialize)]
     struct Record {
-        text: String,
+        #[serde(default)]
+        text: Option<String>,
         #[serde(default)]
         prompt: Option<String>,
+        #[serde(default)]
+        tokens: Option<Vec<u32>>,
+        #[serde(default)]
+        predictions: Option<Vec<u32>>,
     }
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -188,16 +213,34 @@ fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
         }
         let src = format!("{source}:{}", i + 1);
         match serde_json::from_str::<Record>(line) {
-            Ok(r) => f(Item::Document(Document {
+            Ok(Record {
+                tokens: Some(tokens),
+                predictions: Some(predictions),
+                ..
+            }) => f(Item::Predictions(Predictions {
                 source: src,
-                text: r.text,
-                prompt: r.prompt,
+                tokens,
+                predictions,
             })),
-            Err(e) => skip(
+            Ok(Record {
+                predictions: Some(_),
+                ..
+            }) => skip(f, src, "\"predictions\" need a \"tokens\" array"),
+            Ok(Record {
+                text: Some(text),
+                prompt,
+                ..
+            }) => f(Item::Document(Document {
+                source: src,
+                text,
+                prompt,
+            })),
+            Ok(_) => skip(
                 f,
                 src,
-                format!("not a JSON object with a \"text\" string: {e}"),
+                "neither a \"text\" string nor \"tokens\" and \"predictions\" arrays",
             ),
+            Err(e) => skip(f, src, format!("not a JSON Lines record: {e}")),
         }
     }
 }
@@ -448,5 +491,33 @@ mod tests {
         assert!(c.skipped.iter().any(|s| s.source.ends_with("b.jsonl:2")));
         assert!(c.skipped.iter().any(|s| s.source.ends_with("bad.txt")));
         assert!(Corpus::read(&[dir.join("nope")]).is_err());
+    }
+
+    #[test]
+    fn jsonl_prediction_records() {
+        let text = concat!(
+            "{\"tokens\": [1, 2, 3], \"predictions\": [2, 3, 4]}\n",
+            "{\"predictions\": [1]}\n",
+            "{\"tokens\": [1, -2], \"predictions\": [1, 2]}\n",
+            "{\"prompt\": \"only a prompt\"}\n",
+        );
+        let mut items = Vec::new();
+        read_jsonl("f", text, &mut |i| items.push(i));
+        assert_eq!(
+            items.first(),
+            Some(&Item::Predictions(Predictions {
+                source: "f:1".into(),
+                tokens: vec![1, 2, 3],
+                predictions: vec![2, 3, 4],
+            }))
+        );
+        let skipped: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Skipped(s) => Some(s.source.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(skipped, vec!["f:2", "f:3", "f:4"]);
     }
 }

@@ -345,3 +345,52 @@ fn master_derive_audit_with_corrupt_inputs() {
     assert!(lines[0]["account"].is_null());
     assert_eq!(lines[1]["attribution"], lines[0]["key_id"]);
 }
+
+/// The open-model audit from the command line: a suspect that predicts exactly what we served
+/// (a perfect memorizer) convicts; a record whose predictions do not line up is skipped and
+/// reported, and the exit status says so. 300 watermarked tokens give z ≈ 12 with the
+/// default parameters, so missing the conviction would take a ~6σ shortfall.
+#[test]
+fn audit_scores_open_model_predictions() {
+    let dir = tmpdir("open-model");
+    let key = keygen(&dir, &[]);
+    let k = key.to_str().unwrap();
+    let o = run(&[
+        "generate",
+        "--key",
+        k,
+        "--prompt",
+        "Once",
+        "--tokens",
+        "300",
+        "--seed",
+        "9",
+        "--output-ids",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let record = |tokens: &[u32], predictions: &[u32]| {
+        serde_json::json!({"tokens": tokens, "predictions": predictions}).to_string()
+    };
+    let lines = [
+        record(&ids, &ids),
+        record(&ids, &ids[1..]),
+        r#"{"predictions": [1, 2]}"#.to_string(),
+    ];
+    let file = dir.join("predictions.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let o = run(&["audit", "--key", k, "--json", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("predictions.jsonl:2") && err.contains("predictions.jsonl:3"),
+        "{err}"
+    );
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["documents"], 1);
+    assert_eq!(rows[0]["verdict"], "watermarked", "{}", rows[0]);
+    assert_eq!(rows[1]["attribution"], rows[0]["key_id"]);
+}
