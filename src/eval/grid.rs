@@ -286,6 +286,18 @@ fn rng_for(seed: u64, label: &str, a: u64, b: u64) -> ChaCha20Rng {
     ChaCha20Rng::from_seed(derive(seed, label, a, b))
 }
 
+/// Each query protocol of the distillation experiment with its largest audited size.
+fn largest_rows(rows: &[radioactivity::RadioRow]) -> Vec<(radioactivity::Queries, usize)> {
+    let mut out: Vec<(radioactivity::Queries, usize)> = Vec::new();
+    for r in rows {
+        match out.iter_mut().find(|(q, _)| *q == r.queries) {
+            Some((_, n)) => *n = (*n).max(r.corpus_tokens),
+            None => out.push((r.queries, r.corpus_tokens)),
+        }
+    }
+    out
+}
+
 /// Runs `f` over `0..n` on `threads` threads; results in index order.
 pub(super) fn par_map<T: Send>(
     n: usize,
@@ -937,12 +949,10 @@ pub fn run(
                 cfg.threads,
                 &tick,
             )?;
-            if let Some(largest) = rc.corpus_sizes.iter().max() {
-                for row in r
-                    .rows
-                    .iter()
-                    .filter(|x| x.share == 0.0 && x.corpus_tokens == *largest)
-                {
+            for (queries, largest) in largest_rows(&r.rows) {
+                for row in r.rows.iter().filter(|x| {
+                    x.queries == queries && x.corpus_tokens == largest && x.share == 0.0
+                }) {
                     let innocent = row.attribution.is_none() && row.attribution_ledger.is_none();
                     checks.push(Check {
                         name: format!(
@@ -953,6 +963,25 @@ pub fn run(
                         value: f64::from(u8::from(innocent)),
                         threshold: 1.0,
                         passed: innocent,
+                    });
+                }
+                if queries != radioactivity::Queries::OpenModel {
+                    continue;
+                }
+                for row in r
+                    .rows
+                    .iter()
+                    .filter(|x| x.queries == queries && x.corpus_tokens == largest && x.share > 0.0)
+                {
+                    let caught = row.attribution.as_deref() == Some(radioactivity::ACCOUNT_A);
+                    checks.push(Check {
+                        name: format!(
+                            "student trained on {} % watermarked text is attributed to A (open model, {} tokens)",
+                            row.share, row.corpus_tokens
+                        ),
+                        value: f64::from(u8::from(caught)),
+                        threshold: 1.0,
+                        passed: caught,
                     });
                 }
             }

@@ -22,7 +22,6 @@ use crate::sampling::{Sampler, SamplingConfig};
 use crate::scheme::KgwParams;
 use crate::text::Tokenizer;
 use crate::{Error, Result};
-use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
@@ -109,6 +108,10 @@ impl RadioConfig {
 pub struct RadioRow {
     /// Share of teacher output in training, percent.
     pub share: f64,
+    /// Tokens the teacher served to account A in this scenario.
+    pub served_tokens: usize,
+    /// Contexts in A's emission ledger.
+    pub ledger_contexts: usize,
     /// How the suspect was queried.
     pub queries: Queries,
     /// Suspect-corpus size in tokens.
@@ -138,10 +141,8 @@ pub struct RadioRow {
 pub struct RadioResults {
     /// Settings.
     pub config: RadioConfig,
-    /// Teacher tokens generated.
+    /// Watermarked tokens the teacher generated for account A (the largest share's worth).
     pub teacher_tokens: usize,
-    /// Contexts in the teacher's ledger.
-    pub ledger_contexts: usize,
     /// One row per (queries, share, corpus size).
     pub rows: Vec<RadioRow>,
     /// The p = 0 student's p-values, one set per query protocol.
@@ -160,7 +161,8 @@ pub struct Innocent {
     pub ks: f64,
 }
 
-const ACCOUNT_A: &str = "account-A";
+/// The account the teacher served.
+pub const ACCOUNT_A: &str = "account-A";
 
 fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
     let mut s = [0u8; 32];
@@ -281,40 +283,41 @@ pub fn run(
         threads,
     )?;
     tick();
-    // The emission ledger of everything the teacher served under A, and the prompts A sent.
-    let fp = Fingerprinter::new(&master.secret, h);
-    let mut ledger = Ledger::new(&master.secret, h);
-    for (prompt, g) in &served {
-        let mut hist = prompt.clone();
-        for &t in g {
-            ledger.record(&fp, &hist);
-            hist.push(t);
-        }
-    }
-    let account_prompts: Vec<&[u32]> = served.iter().map(|(p, _)| p.as_slice()).collect();
-    let teacher_tokens: usize = served.iter().map(|(_, g)| g.len()).sum();
+    let pool_tokens: usize = served.iter().map(|(_, g)| g.len()).sum();
 
     let max_size = cfg.corpus_sizes.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
     let mut innocent = Vec::new();
     for &share in &cfg.shares {
-        // The student's distillation set: exchanges drawn at random from what A was served
-        // (prompt, then the teacher's answer, the last one cut to the share), then human text.
-        // The auditor does not know which exchanges were taken.
+        // What account A exported: exchanges (prompt, then the teacher's answer, the last one
+        // cut) making up the student's teacher share, all of which went into its training
+        // set. The innocent student's row uses the whole pool: A exported it, the student
+        // never saw it.
         let n_teacher = (cfg.student_tokens as f64 * share / 100.0).round() as usize;
-        let mut picks: Vec<usize> = (0..served.len()).collect();
-        picks.shuffle(&mut rng(seed, "distillation-set", share.to_bits()));
+        let exported = if n_teacher == 0 {
+            served.clone()
+        } else {
+            take_tokens(&served, n_teacher)
+        };
+        let exported_tokens: usize = exported.iter().map(|(_, g)| g.len()).sum();
+        let account_prompts: Vec<&[u32]> = exported.iter().map(|(p, _)| p.as_slice()).collect();
+        // The emission ledger of everything served to A.
+        let fp = Fingerprinter::new(&master.secret, h);
+        let mut ledger = Ledger::new(&master.secret, h);
+        for (prompt, g) in &exported {
+            let mut hist = prompt.clone();
+            for &t in g {
+                ledger.record(&fp, &hist);
+                hist.push(t);
+            }
+        }
         let mut docs: Vec<Vec<u32>> = Vec::new();
         let mut taken = 0;
-        for (prompt, g) in picks.iter().filter_map(|&i| served.get(i)) {
-            if taken >= n_teacher {
-                break;
-            }
-            let k = g.len().min(n_teacher - taken);
+        for (prompt, g) in exported.iter().filter(|_| n_teacher > 0) {
             let mut d = prompt.clone();
-            d.extend_from_slice(g.get(..k).unwrap_or_default());
+            d.extend_from_slice(g);
             docs.push(d);
-            taken += k;
+            taken += g.len();
         }
         let n_human = cfg.student_tokens.saturating_sub(taken);
         docs.extend(
@@ -356,10 +359,10 @@ pub fn run(
                 }
                 Queries::OpenModel => {
                     let suspect = par_map(
-                        served.len(),
+                        exported.len(),
                         threads,
                         |i| {
-                            let (prompt, answer) = served.get(i).cloned().unwrap_or_default();
+                            let (prompt, answer) = exported.get(i).cloned().unwrap_or_default();
                             let mut text = prompt.clone();
                             text.extend_from_slice(&answer);
                             let predictions = Some(greedy_predictions(&student, &text)?);
@@ -371,7 +374,7 @@ pub fn run(
                         },
                         &|| {},
                     )?;
-                    (suspect, open_sizes(&cfg.corpus_sizes, teacher_tokens))
+                    (suspect, open_sizes(&cfg.corpus_sizes, exported_tokens))
                 }
             };
             tick();
@@ -404,6 +407,8 @@ pub fn run(
                 }
                 rows.push(RadioRow {
                     share,
+                    served_tokens: exported_tokens,
+                    ledger_contexts: ledger.len(),
                     queries,
                     corpus_tokens: tokens,
                     scored: pa.scored,
@@ -421,8 +426,7 @@ pub fn run(
     }
     Ok(RadioResults {
         config: cfg.clone(),
-        teacher_tokens,
-        ledger_contexts: ledger.len(),
+        teacher_tokens: pool_tokens,
         rows,
         innocent,
     })
@@ -447,6 +451,21 @@ impl Suspect {
             None => self.text.len(),
         }
     }
+}
+
+/// The first exchanges of `served` holding `n` answer tokens (the last answer cut).
+fn take_tokens(served: &[(Vec<u32>, Vec<u32>)], n: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
+    let mut out = Vec::new();
+    let mut taken = 0;
+    for (prompt, g) in served {
+        if taken >= n {
+            break;
+        }
+        let k = g.len().min(n - taken);
+        out.push((prompt.clone(), g.get(..k).unwrap_or_default().to_vec()));
+        taken += k;
+    }
+    out
 }
 
 /// Open-model sizes: the sampled sizes below what the teacher served, then all of it.

@@ -226,30 +226,32 @@ fn radio_table(m: &mut String, r: &super::radioactivity::RadioResults) {
     let _ = writeln!(
         m,
         "\n## Radioactivity: students trained on watermarked outputs\n\n\
-         A teacher (the model above) answered prompts with {} watermarked tokens under account A \
-         of a shifted master key (γ 0.25, δ 2, h 2; temperature {}), logging {} contexts in an \
-         emission ledger. Each student is an n-gram model trained on {} tokens, of which the \
-         stated share is teacher exchanges (prompt and answer) and the rest human text. The \
-         auditor queries the student with A's logged prompts or with fresh human prompts and \
-         tests its answers against A and {} other accounts (Holm–Bonferroni over all {}); \
-         prompts are excluded. α = 1e-6.\n",
-        r.teacher_tokens,
+         A teacher (the model above) answers prompts from account A of a shifted master key with \
+         watermarked text (γ 0.25, δ 2, h 2; temperature {}) and logs an emission ledger. Each \
+         student is an n-gram model trained on {} tokens: the stated share is everything A \
+         exported (prompts and answers), the rest human text. The student with no teacher data \
+         is audited against the largest export ({} tokens), which it never saw. The auditor \
+         forwards A's exports through the student's weights (open model) or samples it at \
+         temperature {} on A's prompts or on fresh human prompts, and tests against A and {} \
+         other accounts (Holm–Bonferroni over all {}); prompts are excluded. α = 1e-6.\n",
         c.temperature,
-        r.ledger_contexts,
         c.student_tokens,
+        r.teacher_tokens,
+        c.query_temperature,
         c.other_accounts,
         c.other_accounts + 1
     );
     let _ = writeln!(
         m,
-        "| queries | teacher share (%) | suspect tokens | tuples | green % (A) | log10 p (A) | min corrected log10 p (others) | attributed | tuples in ledger | log10 p (A, ledger) | min corrected log10 p (others, ledger) | attributed (ledger) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| queries | teacher share (%) | served to A | suspect tokens | tuples | green % (A) | log10 p (A) | min corrected log10 p (others) | attributed | tuples in ledger | log10 p (A, ledger) | min corrected log10 p (others, ledger) | attributed (ledger) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for x in &r.rows {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.2} | {} | {} | {:.1} | {:.2} | {} |",
             x.queries.label(),
             x.share,
+            x.served_tokens,
             x.corpus_tokens,
             x.scored,
             100.0 * x.green_fraction,

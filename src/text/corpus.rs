@@ -195,7 +195,7 @@ fn read_file(path: &Path, f: &mut dyn FnMut(Item)) {
     }
 }
 
-fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
+pub(crate) fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
     #[derive(serde::Deserialize)]
     struct Record {
         #[serde(default)]

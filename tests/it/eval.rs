@@ -156,7 +156,11 @@ fn tiny_eval_end_to_end() {
             doc_tokens: 100,
             temperature: 1.0,
             query_temperature: 0.5,
-            queries: vec![Queries::AccountPrompts, Queries::FreshPrompts],
+            queries: vec![
+                Queries::OpenModel,
+                Queries::AccountPrompts,
+                Queries::FreshPrompts,
+            ],
         }),
         ..EvalConfig::quick()
     };
@@ -195,10 +199,21 @@ fn tiny_eval_end_to_end() {
     assert_eq!(r.quality.len(), 1);
     assert!(!r.robustness.is_empty() && !r.roc.is_empty());
     let radio = r.radioactivity.as_ref().unwrap();
-    assert_eq!(radio.rows.len(), 4);
-    assert_eq!(radio.innocent.len(), 2);
+    // Open model: sizes 600 and all 3 000 served tokens; sampled: 600; two shares each.
+    assert_eq!(radio.rows.len(), 8);
+    assert_eq!(radio.innocent.len(), 3);
     assert!(radio.innocent.iter().all(|i| i.p_values.len() == 6));
-    assert!(radio.teacher_tokens >= 3000 && radio.ledger_contexts > 0);
+    assert!(radio.teacher_tokens >= 3000);
+    assert!(radio.rows.iter().all(|r| r.ledger_contexts > 0));
+    // A student trained only on A's 3 000 served tokens, forwarded through its weights: about
+    // 60 % of its predictions are green where 25 % are expected (z ≈ 40 at this size), so
+    // missing the attribution would take a ~30σ shortfall.
+    let gate = r
+        .checks
+        .iter()
+        .find(|c| c.name.contains("100 % watermarked text is attributed"))
+        .expect("the open-model attribution gate");
+    assert!(gate.passed, "{gate:?}");
     let md = provmark::eval::tables::markdown(&r);
     assert!(md.contains("Radioactivity"));
     assert!(md.contains("True-positive rate") && md.contains("Robustness"));

@@ -35,3 +35,8 @@ fn detect_text_corpus() {
 fn params_corpus() {
     replay("params", provmark::fuzzing::params);
 }
+
+#[test]
+fn audit_jsonl_corpus() {
+    replay("audit_jsonl", provmark::fuzzing::audit_jsonl);
+}
