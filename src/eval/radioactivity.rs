@@ -1,14 +1,15 @@
 //! The distillation experiment: does a model trained on watermarked outputs inherit the
 //! watermark, and does the corpus audit find the account they were taken through?
 //!
-//! A teacher (the evaluation's n-gram model) answers prompts with watermarked text under
-//! account A of a shifted master key, recording an emission ledger. Students are n-gram models
-//! trained on a mix of `p` % teacher exchanges (prompt and answer, as a distillation set holds
-//! them) and `100 − p` % human text. Each student then answers queries, unwatermarked, and its
-//! answers are audited against A and 100 other accounts, with and without the ledger filter,
-//! at several corpus sizes. Two ways of querying the suspect are compared (see [`Queries`]):
-//! with the prompts account A sent — the provider logged them — as in the closed-model test of
-//! Sander et al. (2024), and with fresh human prompts the suspect may never have seen.
+//! A teacher (the evaluation's n-gram model) answers prompts from account A of a shifted master
+//! key with watermarked text, recording an emission ledger. A student is an n-gram model
+//! trained on everything A exported (prompts and answers, as a distillation set holds them),
+//! making up `p` % of its training data, and `100 − p` % human text. The auditor then queries
+//! each student in one of three ways (see [`Queries`]) and audits the result against A and 100
+//! other accounts, with and without the ledger filter, at several corpus sizes: forwarding A's
+//! exchanges through the student's weights (the open-model test of Sander et al. 2024), or
+//! sampling it, unwatermarked, on the prompts A sent — the provider logged them — or on fresh
+//! human prompts (the closed-model test).
 
 use super::data::Split;
 use super::grid::par_map;
