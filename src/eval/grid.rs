@@ -968,11 +968,10 @@ pub fn run(
                 if queries != radioactivity::Queries::OpenModel {
                     continue;
                 }
-                for row in r
-                    .rows
-                    .iter()
-                    .filter(|x| x.queries == queries && x.corpus_tokens == largest && x.share > 0.0)
-                {
+                // Each student that learned from A, forwarded everything A was served.
+                for row in r.rows.iter().filter(|x| {
+                    x.queries == queries && x.corpus_tokens == x.served_tokens && x.share > 0.0
+                }) {
                     let caught = row.attribution.as_deref() == Some(radioactivity::ACCOUNT_A);
                     checks.push(Check {
                         name: format!(
