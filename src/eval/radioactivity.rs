@@ -252,18 +252,17 @@ pub fn run(
     // Account A's prompts open training chunks the students' human share does not contain
     // (when the corpus is large enough), so a student meets them only through the teacher.
     let human_chunks = cfg.student_tokens.div_ceil(super::data::CHUNK_TOKENS);
-    let mut teacher_prompts: Vec<&[u32]> = split
-        .train
-        .iter()
-        .skip(human_chunks)
-        .filter_map(|c| c.get(..PROMPT_TOKENS))
-        .collect();
-    if teacher_prompts.is_empty() {
-        teacher_prompts = split
+    let openings = |skip: usize| -> Vec<&[u32]> {
+        split
             .train
             .iter()
+            .skip(skip)
             .filter_map(|c| c.get(..PROMPT_TOKENS))
-            .collect();
+            .collect()
+    };
+    let mut teacher_prompts = openings(human_chunks);
+    if teacher_prompts.is_empty() {
+        teacher_prompts = openings(0);
     }
     let fresh_prompts: Vec<&[u32]> = split
         .held_out
@@ -285,6 +284,7 @@ pub fn run(
     )?;
     tick();
     let pool_tokens: usize = served.iter().map(|(_, g)| g.len()).sum();
+    let fp = Fingerprinter::new(&master.secret, h);
 
     let max_size = cfg.corpus_sizes.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
@@ -303,7 +303,6 @@ pub fn run(
         let exported_tokens: usize = exported.iter().map(|(_, g)| g.len()).sum();
         let account_prompts: Vec<&[u32]> = exported.iter().map(|(p, _)| p.as_slice()).collect();
         // The emission ledger of everything served to A.
-        let fp = Fingerprinter::new(&master.secret, h);
         let mut ledger = Ledger::new(&master.secret, h);
         for (prompt, g) in &exported {
             let mut hist = prompt.clone();
@@ -312,14 +311,9 @@ pub fn run(
                 hist.push(t);
             }
         }
-        let mut docs: Vec<Vec<u32>> = Vec::new();
-        let mut taken = 0;
-        for (prompt, g) in exported.iter().filter(|_| n_teacher > 0) {
-            let mut d = prompt.clone();
-            d.extend_from_slice(g);
-            docs.push(d);
-            taken += g.len();
-        }
+        let learned: &[(Vec<u32>, Vec<u32>)] = if n_teacher > 0 { &exported } else { &[] };
+        let mut docs: Vec<Vec<u32>> = learned.iter().map(|(p, g)| [&p[..], g].concat()).collect();
+        let taken: usize = learned.iter().map(|(_, g)| g.len()).sum();
         let n_human = cfg.student_tokens.saturating_sub(taken);
         docs.extend(
             human
