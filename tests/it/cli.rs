@@ -19,6 +19,14 @@ fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
+/// Standard output parsed as JSON Lines.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("provmark-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -94,10 +102,7 @@ fn keygen_generate_detect_round_trip() {
         dir.join("plain.txt").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = json_lines(&o);
     assert_eq!(lines.len(), 2);
     let fields: Vec<&str> = lines[0]
         .as_object()
@@ -305,10 +310,7 @@ fn master_derive_audit_with_corrupt_inputs() {
             err.contains("binary.txt") && err.contains("outputs.jsonl:13"),
             "{err}"
         );
-        let lines: Vec<serde_json::Value> = stdout(&o)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<serde_json::Value> = json_lines(&o);
         assert_eq!(lines.len(), 5, "four accounts and the attribution");
         assert_eq!(lines[4]["attribution"], "acme");
         for f in [
@@ -338,10 +340,7 @@ fn master_derive_audit_with_corrupt_inputs() {
         "--json",
         corpus.join("outputs.jsonl").to_str().unwrap(),
     ]);
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = json_lines(&o);
     assert!(lines[0]["account"].is_null());
     assert_eq!(lines[1]["attribution"], lines[0]["key_id"]);
 }
@@ -386,10 +385,7 @@ fn audit_scores_open_model_predictions() {
         err.contains("predictions.jsonl:2") && err.contains("predictions.jsonl:3"),
         "{err}"
     );
-    let rows: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<serde_json::Value> = json_lines(&o);
     assert_eq!(rows[0]["documents"], 1);
     assert_eq!(rows[0]["verdict"], "watermarked", "{}", rows[0]);
     assert_eq!(rows[1]["attribution"], rows[0]["key_id"]);

@@ -194,23 +194,32 @@ fn prompt_exclusion_prevents_false_conviction() {
             d
         })
         .collect();
+    exclusion_saves_the_innocent(&k, |a| {
+        for (d, p) in docs.iter().zip(&prompts) {
+            a.add_document(d, Some(p)).unwrap();
+        }
+    });
+}
+
+/// Audits with `k` twice, feeding with `feed`: without prompt exclusion the innocent suspect
+/// is convicted (so the test can fail), with it the suspect is not, and something was excluded.
+fn exclusion_saves_the_innocent(k: &KeyFile, feed: impl Fn(&mut Audit)) {
     let run = |exclude: bool| {
         let mut a = Audit::new(AuditConfig {
             exclude_prompts: exclude,
             ..AuditConfig::default()
         })
         .unwrap();
-        a.add_key(&k).unwrap();
-        for (d, p) in docs.iter().zip(&prompts) {
-            a.add_document(d, Some(p)).unwrap();
-        }
+        a.add_key(k).unwrap();
+        feed(&mut a);
         a.report().unwrap()
     };
     let without = run(false);
     assert_eq!(
         without.rows[0].verdict,
         Verdict::Watermarked,
-        "the echoed prompts are watermarked"
+        "without the exclusion the copies convict: {:?}",
+        without.rows[0]
     );
     let with = run(true);
     assert_eq!(
@@ -344,33 +353,11 @@ fn open_model_skips_contexts_repeated_in_the_text() {
             })
             .collect()
     };
-    let run = |exclude: bool| {
-        let mut a = Audit::new(AuditConfig {
-            exclude_prompts: exclude,
-            ..AuditConfig::default()
-        })
-        .unwrap();
-        a.add_key(&k).unwrap();
+    exclusion_saves_the_innocent(&k, |a| {
         for t in &texts {
             a.add_predictions(t, &copy(t)).unwrap();
         }
-        a.report().unwrap()
-    };
-    let naive = run(false);
-    assert_eq!(
-        naive.rows[0].verdict,
-        Verdict::Watermarked,
-        "{:?}",
-        naive.rows[0]
-    );
-    let careful = run(true);
-    assert_eq!(
-        careful.rows[0].verdict,
-        Verdict::NotWatermarked,
-        "{:?}",
-        careful.rows[0]
-    );
-    assert!(careful.excluded_prompt > 0);
+    });
 }
 
 /// Predictions must line up with the text; a mismatch or an out-of-range id is an error and
