@@ -295,23 +295,25 @@ pub fn run(
         // set. The innocent student's row uses the whole pool: A exported it, the student
         // never saw it.
         let n_teacher = (cfg.student_tokens as f64 * share / 100.0).round() as usize;
-        let exported = if n_teacher == 0 {
-            served.clone()
+        let cut;
+        let exported: &[(Vec<u32>, Vec<u32>)] = if n_teacher == 0 {
+            &served
         } else {
-            take_tokens(&served, n_teacher)
+            cut = take_tokens(&served, n_teacher);
+            &cut
         };
         let exported_tokens: usize = exported.iter().map(|(_, g)| g.len()).sum();
         let account_prompts: Vec<&[u32]> = exported.iter().map(|(p, _)| p.as_slice()).collect();
         // The emission ledger of everything served to A.
         let mut ledger = Ledger::new(&master.secret, h);
-        for (prompt, g) in &exported {
+        for (prompt, g) in exported {
             let mut hist = prompt.clone();
             for &t in g {
                 ledger.record(&fp, &hist);
                 hist.push(t);
             }
         }
-        let learned: &[(Vec<u32>, Vec<u32>)] = if n_teacher > 0 { &exported } else { &[] };
+        let learned: &[(Vec<u32>, Vec<u32>)] = if n_teacher > 0 { exported } else { &[] };
         let mut docs: Vec<Vec<u32>> = learned.iter().map(|(p, g)| [&p[..], g].concat()).collect();
         let taken: usize = learned.iter().map(|(_, g)| g.len()).sum();
         let n_human = cfg.student_tokens.saturating_sub(taken);
@@ -357,12 +359,13 @@ pub fn run(
                         exported.len(),
                         threads,
                         |i| {
-                            let (prompt, answer) = exported.get(i).cloned().unwrap_or_default();
-                            let mut text = prompt.clone();
-                            text.extend_from_slice(&answer);
+                            let (prompt, answer) = exported.get(i).ok_or_else(|| {
+                                Error::InvalidInput("exchange index out of range".into())
+                            })?;
+                            let text = [&prompt[..], answer].concat();
                             let predictions = Some(greedy_predictions(&student, &text)?);
                             Ok(Suspect {
-                                prompt,
+                                prompt: prompt.clone(),
                                 text,
                                 predictions,
                             })
