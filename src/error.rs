@@ -81,7 +81,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+    /// An [`Error::InvalidParameter`] naming the parameter `name`.
+    pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidParameter {
             name,
             reason: reason.into(),
@@ -97,9 +98,10 @@ impl Error {
     }
 }
 
-/// Checks that every id is below `vocab_size`; the error reports the first offending id at its
+/// Checks that every id is below `vocab_size` (for adapters and front-ends that take token ids
+/// from outside); the error reports the first offending id at its
 /// position plus `offset` (the ids' place in a longer input).
-pub(crate) fn check_token_ids(ids: &[u32], vocab_size: usize, offset: usize) -> Result<()> {
+pub fn check_token_ids(ids: &[u32], vocab_size: usize, offset: usize) -> Result<()> {
     match ids.iter().position(|&id| id as usize >= vocab_size) {
         Some(i) => Err(Error::TokenOutOfRange {
             id: ids.get(i).copied().unwrap_or_default(),

@@ -9,12 +9,12 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Domain of context fingerprints (prompt exclusion).
-pub(crate) const CONTEXT_DOMAIN: u64 = 0x636f_6e74_6578_7431;
+pub const CONTEXT_DOMAIN: u64 = 0x636f_6e74_6578_7431;
 /// Domain of (context, token) tuple fingerprints (deduplication).
-pub(crate) const TUPLE_DOMAIN: u64 = 0x7475_706c_6530_3031;
+pub const TUPLE_DOMAIN: u64 = 0x7475_706c_6530_3031;
 
 /// SplitMix64's finaliser: a fast bijective mixer of 64 bits.
-pub(crate) fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -22,7 +22,7 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 }
 
 /// Fingerprint of `tokens` followed by `last` (if any), under a domain constant.
-pub(crate) fn fingerprint(domain: u64, tokens: &[u32], last: Option<u32>) -> u64 {
+pub fn fingerprint(domain: u64, tokens: &[u32], last: Option<u32>) -> u64 {
     let len = tokens.len() + usize::from(last.is_some());
     tokens
         .iter()
@@ -34,7 +34,7 @@ pub(crate) fn fingerprint(domain: u64, tokens: &[u32], last: Option<u32>) -> u64
 /// Hashes a fingerprint to itself: the values are already uniformly distributed, so running
 /// them through SipHash would only cost time.
 #[derive(Default, Debug, Clone, Copy)]
-pub(crate) struct FingerprintHasher(u64);
+pub struct FingerprintHasher(u64);
 
 impl Hasher for FingerprintHasher {
     fn finish(&self) -> u64 {
@@ -51,7 +51,7 @@ impl Hasher for FingerprintHasher {
 }
 
 /// A set of fingerprints.
-pub(crate) type FingerprintSet = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
+pub type FingerprintSet = HashSet<u64, BuildHasherDefault<FingerprintHasher>>;
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,9 @@ pub fn key_file(data: &[u8]) {
     }
 }
 
-fn check_detection(det: &Detector, ids: &[u32]) {
+/// Checks the invariants every detection report must satisfy (shared with the text crate's
+/// fuzz entry points).
+pub fn check_detection(det: &Detector, ids: &[u32]) {
     if let Ok(r) = det.detect(ids) {
         assert_eq!(r.flags.len(), ids.len());
         assert!(r.green <= r.scored && r.scored <= r.tokens);
@@ -64,29 +66,6 @@ pub fn detect_ids(data: &[u8]) {
             check_detection(&det, &ids);
         }
     }
-}
-
-/// Tokenizes bytes (lossily decoded as UTF-8) with `cl100k_base` and detects them.
-#[cfg(feature = "tiktoken")]
-pub fn detect_text(data: &[u8]) {
-    use std::sync::OnceLock;
-    static TOK: OnceLock<Option<Box<dyn crate::text::Tokenizer>>> = OnceLock::new();
-    let Some(tok) =
-        TOK.get_or_init(|| crate::text::TokenizerSpec::parse("cl100k_base").load().ok())
-    else {
-        return;
-    };
-    let text = String::from_utf8_lossy(data);
-    let Ok(ids) = tok.encode(&text) else { return };
-    let Ok(det) = Detector::new(
-        &SecretKey::from_bytes([0x17; 32]),
-        KgwParams::default(),
-        tok.vocab_size(),
-        DetectorConfig::default(),
-    ) else {
-        return;
-    };
-    check_detection(&det, &ids);
 }
 
 /// Reads parameters from bytes, validates them, and when valid biases and samples logits that
@@ -143,58 +122,6 @@ pub fn params(data: &[u8]) {
         }
         if let Ok(tok) = s.sample(&logits, 0.25) {
             assert!((tok as usize) < logits.len());
-        }
-    }
-}
-
-/// Reads bytes (lossily decoded as UTF-8) as a JSON Lines audit input and feeds every record
-/// to an audit of one key and three shifted accounts: text as code points, predictions as
-/// given. Malformed records are skipped, misaligned predictions refused; the report must stay
-/// consistent.
-pub fn audit_jsonl(data: &[u8]) {
-    use crate::provenance::accounts::{AccountMode, MasterKey};
-    use crate::provenance::audit::{Audit, AuditConfig};
-    use crate::text::corpus::Item;
-    let text = String::from_utf8_lossy(data);
-    let Ok(mut audit) = Audit::new(AuditConfig::default()) else {
-        return;
-    };
-    let key = KeyFile {
-        secret: SecretKey::from_bytes([0x31; 32]),
-        scheme: crate::scheme::SchemeConfig::kgw(KgwParams::default()),
-        tokenizer: crate::text::TokenizerSpec::default(),
-        account: None,
-    };
-    let master = MasterKey {
-        secret: SecretKey::from_bytes([0x32; 32]),
-        params: KgwParams::default(),
-        tokenizer: crate::text::TokenizerSpec::default(),
-        mode: AccountMode::Shifted,
-    };
-    let accounts = ["a".to_string(), "b".to_string(), "c".to_string()];
-    if audit.add_key(&key).is_err() || audit.add_accounts(&master, &accounts).is_err() {
-        return;
-    }
-    let mut fed = 0u64;
-    crate::text::corpus::read_jsonl("fuzz", &text, &mut |item| {
-        let ok = match item {
-            Item::Document(d) => {
-                let ids: Vec<u32> = d.text.chars().map(u32::from).collect();
-                let prompt: Option<Vec<u32>> = d.prompt.map(|p| p.chars().map(u32::from).collect());
-                audit.add_document(&ids, prompt.as_deref()).is_ok()
-            }
-            Item::Predictions(p) => audit.add_predictions(&p.tokens, &p.predictions).is_ok(),
-            Item::Code(_) | Item::Skipped(_) => false,
-        };
-        fed += u64::from(ok);
-    });
-    assert_eq!(audit.documents(), fed);
-    if let Ok(r) = audit.report() {
-        assert_eq!(r.rows.len(), 4);
-        for row in &r.rows {
-            assert!(row.green <= row.scored && row.documents == fed);
-            assert!((0.0..=1.0).contains(&row.p_value) && row.log10_p_value <= 0.0);
-            assert!(row.corrected_p_value >= row.p_value);
         }
     }
 }

@@ -2,25 +2,30 @@
 //!
 //! ## Modules
 //!
-//! Data flows one way through the modules:
+//! This crate is the core that inference servers link: token ids in, evidence out, no CLI, no
+//! engine, no text front-end. Data flows one way through its modules:
 //!
 //! ```text
 //! key ──► prf ──► scheme (green list) ──► bias logits / sample        (server side)
-//! text ──► text (tokenizer) ──► detect (scores) ──► stats (exact tail) (detector side)
-//! corpus ──► provenance::audit (pooled scores per key / account) ──► stats (audits)
+//! token ids ──► detect (scores) ──► stats (exact tail) ──► verdict     (detector side)
+//! corpus ids ──► provenance::audit (pooled scores per key / account) ──► stats (audits)
 //! ```
 //!
 //! * [`key`]: secrets, key ids, subkey derivation, key files.
 //! * [`prf`]: the versioned pseudorandom function (context → seed → per-token uniform bytes).
 //! * [`scheme`]: watermarking schemes; [`scheme::kgw`] is the green-list watermark.
 //! * [`sampling`]: temperature / top-k / top-p sampling without per-step allocation.
+//! * [`lm`]: the interface a language model (an engine adapter) implements, and the generation
+//!   loop over it; [`lm::synthetic`] is a stand-in model for tests.
 //! * [`detect`]: scoring token ids and deciding, with per-token flags.
 //! * [`stats`]: exact binomial and gamma tails in log space, z-scores, Holm–Bonferroni.
-//! * [`text`]: tokenizers (built-in tiktoken encodings, Hugging Face files) and corpora.
+//! * [`text`]: the tokenizer interface and the tokenizer a key file records.
 //! * [`provenance`]: corpus audits, per-account keys, emission ledgers.
-//! * [`lm`]: language models for demos and evaluation (n-gram, synthetic).
-//! * [`eval`]: the demo and the evaluation on real text; [`report`]: HTML reports.
 //! * [`fuzzing`]: entry points shared by the fuzz targets and the corpus-replay tests.
+//!
+//! The other crates of the workspace build on this one: `provmark-text` (tokenizers, corpora),
+//! `provmark-candle` (GGUF models in candle), `provmark-cli` (the `provmark` binary, demo,
+//! evaluation, n-gram model, reports) and `provmark-c` (the C ABI and llama.cpp sampler).
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -29,18 +34,16 @@
 
 pub mod detect;
 mod error;
-pub mod eval;
-mod fingerprint;
+#[doc(hidden)]
+pub mod fingerprint;
 pub mod fuzzing;
 pub mod key;
 pub mod lm;
 pub mod prf;
 pub mod provenance;
-pub mod report;
 pub mod sampling;
 pub mod scheme;
 pub mod stats;
 pub mod text;
 
-pub(crate) use error::check_token_ids;
-pub use error::{Error, Result};
+pub use error::{Error, Result, check_token_ids};

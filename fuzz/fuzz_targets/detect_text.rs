@@ -1,3 +1,3 @@
 #![no_main]
-//! Fuzz target: see `provmark::fuzzing::detect_text`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| provmark::fuzzing::detect_text(data));
+//! Fuzz target: see `provmark_text::fuzzing::detect_text`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| provmark_text::fuzzing::detect_text(data));

@@ -167,7 +167,8 @@ fn hex_val(c: Option<u8>) -> Option<u8> {
     }
 }
 
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (for public identifiers, never for secrets).
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {

@@ -1,11 +1,12 @@
-//! Language models that produce full-vocabulary logits, so the watermark runs on them exactly
-//! as it would on a neural network.
+//! The interface between a language model and the watermark: a model hands full-vocabulary
+//! logits to the scheme, which biases them or samples from them.
 //!
-//! * [`ngram::NgramLm`]: a token-level n-gram model with interpolated modified Kneser–Ney
-//!   smoothing, trained from plain text: a real model of real text that needs no download.
-//! * [`synthetic::SyntheticLm`]: a synthetic model with a controlled spread of entropies.
+//! [`LanguageModel`] is what an engine adapter implements (the candle adapter in
+//! `provmark-candle`, the n-gram model in `provmark-cli`); [`generate`] is the sampling loop a
+//! server runs over it, and [`greedy_predictions`] is the forward pass an open-model audit
+//! needs. [`synthetic::SyntheticLm`] is a stand-in model with a controlled spread of entropies,
+//! for tests and benches.
 
-pub mod ngram;
 pub mod synthetic;
 
 use crate::Result;

@@ -1,29 +1,15 @@
-//! Text front-end: tokenizers turning text into token ids and back.
+//! The tokenizer interface and the tokenizer a key file records.
 //!
 //! A watermark lives on token ids, so the detector must tokenize suspect text exactly as the
-//! generator did. The key file records a [`TokenizerSpec`]; [`TokenizerSpec::load`] gives the
-//! tokenizer.
-//!
-//! * Built in, offline: `o200k_base` and `cl100k_base` (feature `tiktoken`, on by default).
-//! * A Hugging Face `tokenizer.json` file (feature `hf`).
-//!
-//! [`corpus`] reads text collections (files, directories, JSON Lines, HTML).
+//! generator did. A key file records a [`TokenizerSpec`]; the implementations (built-in
+//! tiktoken encodings, Hugging Face files, GGUF metadata) live in the `provmark-text` crate,
+//! whose `load` turns a spec into a [`Tokenizer`]. The core itself only ever sees token ids.
 //!
 //! ```
-//! # #[cfg(feature = "tiktoken")] {
 //! use provmark::text::TokenizerSpec;
-//! let tok = TokenizerSpec::parse("cl100k_base").load()?;
-//! let ids = tok.encode("Hello world")?;
-//! assert_eq!(tok.decode(&ids)?, "Hello world");
-//! # }
-//! # Ok::<(), provmark::Error>(())
+//! assert_eq!(TokenizerSpec::parse("cl100k_base").to_string(), "cl100k_base");
+//! assert!(matches!(TokenizerSpec::parse("model.gguf"), TokenizerSpec::Gguf { .. }));
 //! ```
-
-pub mod corpus;
-#[cfg(feature = "hf")]
-mod hf;
-#[cfg(feature = "tiktoken")]
-mod tiktoken;
 
 use crate::Result;
 use serde::{Deserialize, Serialize};
@@ -66,6 +52,12 @@ pub enum TokenizerSpec {
         /// Path to the file.
         path: PathBuf,
     },
+    /// The tokenizer stored in a GGUF model file's metadata (`tokenizer.ggml.*`), so text is
+    /// tokenized exactly as the model that produced it.
+    Gguf {
+        /// Path to the `.gguf` file.
+        path: PathBuf,
+    },
 }
 
 impl Default for TokenizerSpec {
@@ -81,7 +73,9 @@ impl std::fmt::Display for TokenizerSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenizerSpec::Tiktoken { name } => f.write_str(name),
-            TokenizerSpec::Huggingface { path } => write!(f, "{}", path.display()),
+            TokenizerSpec::Huggingface { path } | TokenizerSpec::Gguf { path } => {
+                write!(f, "{}", path.display())
+            }
         }
     }
 }
@@ -90,36 +84,15 @@ impl std::fmt::Display for TokenizerSpec {
 pub const BUILTIN: &[&str] = &["o200k_base", "cl100k_base"];
 
 impl TokenizerSpec {
-    /// A built-in encoding name, or otherwise a path to a `tokenizer.json`.
+    /// A built-in encoding name; otherwise a path, read as a GGUF model when it ends in
+    /// `.gguf` and as a Hugging Face `tokenizer.json` otherwise.
     pub fn parse(s: &str) -> Self {
         if BUILTIN.contains(&s) {
             TokenizerSpec::Tiktoken { name: s.into() }
+        } else if s.to_ascii_lowercase().ends_with(".gguf") {
+            TokenizerSpec::Gguf { path: s.into() }
         } else {
             TokenizerSpec::Huggingface { path: s.into() }
-        }
-    }
-
-    /// Loads the tokenizer.
-    ///
-    /// # Errors
-    /// [`crate::Error::Tokenizer`] when the encoding is unknown, its feature is not compiled in, or the
-    /// file cannot be read.
-    pub fn load(&self) -> Result<Box<dyn Tokenizer>> {
-        match self {
-            #[cfg(feature = "tiktoken")]
-            TokenizerSpec::Tiktoken { name } => Ok(Box::new(tiktoken::Tiktoken::load(name)?)),
-            #[cfg(not(feature = "tiktoken"))]
-            TokenizerSpec::Tiktoken { name } => Err(crate::Error::Tokenizer(format!(
-                "built-in encoding {name} needs the `tiktoken` feature"
-            ))),
-            #[cfg(feature = "hf")]
-            TokenizerSpec::Huggingface { path } => Ok(Box::new(hf::HfTokenizer::load(path)?)),
-            #[cfg(not(feature = "hf"))]
-            TokenizerSpec::Huggingface { path } => Err(crate::Error::Tokenizer(format!(
-                "{}: not a built-in encoding ({}); loading tokenizer.json files needs the `hf` feature",
-                path.display(),
-                BUILTIN.join(", ")
-            ))),
         }
     }
 }

@@ -1,17 +1,10 @@
 //! All integration tests, in one binary to keep build times down.
 
-#[cfg(feature = "cli")]
-mod cli;
 mod detection;
-#[cfg(feature = "tiktoken")]
-mod eval;
-#[cfg(feature = "tiktoken")]
-mod fuzz_corpus;
 mod golden;
 mod properties;
 mod provenance;
 mod tails;
-mod text;
 
 /// Reads a file under `tests/data/`.
 pub fn data(name: &str) -> String {

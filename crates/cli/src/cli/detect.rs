@@ -59,7 +59,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         Some(t) => TokenizerSpec::parse(t),
         None => key.tokenizer.clone(),
     };
-    let tok = spec.load().context(format!("tokenizer {spec}"))?;
+    let tok = provmark_text::load(&spec).context(format!("tokenizer {spec}"))?;
     let config = DetectorConfig {
         alpha: a.alpha,
         dedup: !a.no_dedup,

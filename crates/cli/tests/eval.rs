@@ -1,10 +1,10 @@
 //! The demo and a tiny evaluation, end to end, on a corpus the test writes itself.
 
-use provmark::eval::demo::{self, DemoConfig, Kind};
-use provmark::eval::grid::{self, EvalConfig, EvalInputs};
-use provmark::eval::radioactivity::{Queries, RadioConfig};
 use provmark::text::TokenizerSpec;
-use provmark::text::corpus::{Corpus, Document};
+use provmark_cli::eval::demo::{self, DemoConfig, Kind};
+use provmark_cli::eval::grid::{self, EvalConfig, EvalInputs};
+use provmark_cli::eval::radioactivity::{Queries, RadioConfig};
+use provmark_text::corpus::{Corpus, Document};
 use rand::{RngExt, SeedableRng};
 
 /// English-like text from a small grammar: Zipf-weighted words in sentences and paragraphs.
@@ -104,7 +104,7 @@ fn docs() -> Vec<Document> {
 #[test]
 fn demo_end_to_end() {
     let docs = docs();
-    let tok = TokenizerSpec::default().load().unwrap();
+    let tok = provmark_text::load(&TokenizerSpec::default()).unwrap();
     let cfg = DemoConfig {
         prompts: 2,
         tokens: 120,
@@ -136,7 +136,7 @@ fn demo_end_to_end() {
 #[test]
 fn tiny_eval_end_to_end() {
     let docs = docs();
-    let tok = TokenizerSpec::default().load().unwrap();
+    let tok = provmark_text::load(&TokenizerSpec::default()).unwrap();
     let cfg = EvalConfig {
         gammas: vec![0.25],
         deltas: vec![2.0],
@@ -214,14 +214,14 @@ fn tiny_eval_end_to_end() {
         .find(|c| c.name.contains("100 % watermarked text is attributed"))
         .expect("the open-model attribution gate");
     assert!(gate.passed, "{gate:?}");
-    let md = provmark::eval::tables::markdown(&r);
+    let md = provmark_cli::eval::tables::markdown(&r);
     assert!(md.contains("Radioactivity"));
     assert!(md.contains("True-positive rate") && md.contains("Robustness"));
     #[cfg(feature = "plots")]
     {
         let dir = std::env::temp_dir().join(format!("provmark-evalplots-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        provmark::eval::plots::write_all(&r, &dir).unwrap();
+        provmark_cli::eval::plots::write_all(&r, &dir).unwrap();
         assert!(
             std::fs::read_to_string(dir.join("roc.svg"))
                 .unwrap()

@@ -4,11 +4,11 @@ use super::lm::load_corpus;
 use super::{CliResult, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use provmark::eval::grid::{self, EvalConfig, EvalInputs};
-use provmark::eval::radioactivity::{self, Queries, RadioConfig};
-use provmark::eval::{plots, tables};
 use provmark::text::TokenizerSpec;
-use provmark::text::corpus::{self, Document};
+use provmark_cli::eval::grid::{self, EvalConfig, EvalInputs};
+use provmark_cli::eval::radioactivity::{self, Queries, RadioConfig};
+use provmark_cli::eval::{plots, tables};
+use provmark_text::corpus::{self, Document};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -85,7 +85,7 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     } else {
         load_corpus(&a.repetitive)?.documents
     };
-    let tok = TokenizerSpec::default().load()?;
+    let tok = provmark_text::load(&TokenizerSpec::default())?;
     let mut cfg = if a.quick {
         EvalConfig::quick()
     } else {

@@ -2,7 +2,7 @@
 //! green, red or not scored, and the detection numbers beside it. No external assets.
 //!
 //! ```
-//! use provmark::report::{HtmlReport, ReportItem};
+//! use provmark_cli::report::{HtmlReport, ReportItem};
 //! use provmark::detect::TokenFlag;
 //! let mut r = HtmlReport::new("Demo");
 //! r.push(ReportItem {
@@ -14,7 +14,7 @@
 //! assert!(html.contains("sample &lt;1&gt;") && html.contains("class=\"g\""));
 //! ```
 
-use crate::detect::TokenFlag;
+use provmark::detect::TokenFlag;
 use std::fmt::Write;
 
 /// One text in a report.

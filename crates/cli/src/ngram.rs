@@ -1,5 +1,5 @@
 //! A token-level n-gram language model with interpolated modified Kneser–Ney smoothing
-//! (Chen & Goodman 1998), trained from text over any [`crate::text::Tokenizer`].
+//! (Chen & Goodman 1998), trained from text over any [`provmark::text::Tokenizer`].
 //!
 //! `P(w | h)` interpolates every order from `n` down to a unigram *continuation* distribution,
 //! itself interpolated with the uniform distribution over the vocabulary, so every token,
@@ -15,7 +15,8 @@
 //! checksum, so a truncated or corrupted file is a clear [`Error::ModelFormat`].
 //!
 //! ```
-//! use provmark::lm::{LanguageModel, ngram::NgramLm};
+//! use provmark::lm::LanguageModel;
+//! use provmark_cli::ngram::NgramLm;
 //! use provmark::text::TokenizerSpec;
 //! let docs = vec![vec![1, 2, 3, 1, 2, 3, 1, 2, 4]];
 //! let lm = NgramLm::train(docs, 3, 10, TokenizerSpec::default())?;
@@ -27,9 +28,9 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use super::LanguageModel;
-use crate::text::TokenizerSpec;
-use crate::{Error, Result};
+use provmark::lm::LanguageModel;
+use provmark::text::TokenizerSpec;
+use provmark::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
@@ -160,7 +161,7 @@ impl NgramLm {
         let mut grams: Vec<(Gram, u32)> = Vec::new();
         let mut padded: Vec<u32> = Vec::new();
         for doc in docs {
-            crate::check_token_ids(&doc, vocab_size, 0)?;
+            provmark::check_token_ids(&doc, vocab_size, 0)?;
             padded.clear();
             padded.resize(order - 1, BOS);
             padded.extend_from_slice(&doc);
@@ -433,7 +434,7 @@ fn check_shape(order: usize, vocab_size: usize) -> Result<()> {
             format!("must be between {MIN_ORDER} and {MAX_ORDER}"),
         ));
     }
-    if vocab_size == 0 || vocab_size > crate::prf::MAX_VOCAB {
+    if vocab_size == 0 || vocab_size > provmark::prf::MAX_VOCAB {
         return Err(Error::param("vocab_size", "must be between 1 and 2^21"));
     }
     Ok(())

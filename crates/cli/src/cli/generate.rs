@@ -2,11 +2,11 @@
 
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
-use provmark::lm::ngram::NgramLm;
 use provmark::lm::synthetic::SyntheticLm;
 use provmark::lm::{LanguageModel, generate};
 use provmark::provenance::ledger::LedgerWriter;
 use provmark::sampling::{Sampler, SamplingConfig};
+use provmark_cli::ngram::NgramLm;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,7 +54,7 @@ pub struct GenerateArgs {
 
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     let key = load_key(&a.key)?;
-    let tok = key.tokenizer.load()?;
+    let tok = provmark_text::load(&key.tokenizer)?;
     let lm: Box<dyn LanguageModel> = if a.model == "synthetic" {
         Box::new(SyntheticLm::for_tokenizer(tok.as_ref())?)
     } else {

@@ -2,10 +2,10 @@
 
 use super::{CliResult, out};
 use clap::{Args, Subcommand};
-use provmark::eval::data;
-use provmark::lm::ngram::NgramLm;
 use provmark::text::TokenizerSpec;
-use provmark::text::corpus::{self, Corpus};
+use provmark_cli::eval::data;
+use provmark_cli::ngram::NgramLm;
+use provmark_text::corpus::{self, Corpus};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -61,7 +61,7 @@ fn train(a: TrainArgs) -> CliResult<ExitCode> {
     let t0 = Instant::now();
     let c = load_corpus(&a.corpus)?;
     let spec = TokenizerSpec::parse(&a.tokenizer);
-    let tok = spec.load()?;
+    let tok = provmark_text::load(&spec)?;
     let tokens = data::tokenize(&c.documents, tok.as_ref())?;
     let split = data::split(&tokens);
     let lm = NgramLm::train(split.train.iter().cloned(), a.order, tok.vocab_size(), spec)?;

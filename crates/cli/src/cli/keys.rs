@@ -51,7 +51,7 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
     }
     let tokenizer = TokenizerSpec::parse(&a.tokenizer);
     // Load it once so a key is never made for a tokenizer that cannot be used.
-    tokenizer.load().context(format!("tokenizer {tokenizer}"))?;
+    provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
     if a.master {
         let master = MasterKey {
             secret: SecretKey::generate()?,

@@ -9,7 +9,7 @@ use provmark::key::SecretKey;
 use provmark::provenance::audit::{Audit, AuditConfig};
 use provmark::provenance::ledger::Ledger;
 use provmark::text::TokenizerSpec;
-use provmark::text::corpus::{self, Item};
+use provmark_text::corpus::{self, Item};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,7 +108,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             .context(lp.display())?;
         audit.set_ledger(ledger, key).context(lp.display())?;
     }
-    let tok = spec.load()?;
+    let tok = provmark_text::load(&spec)?;
 
     let files = corpus::list_files(&a.inputs);
     let total: u64 = files.iter().map(|f| f.1).sum();

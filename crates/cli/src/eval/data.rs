@@ -5,9 +5,9 @@
 //! trained on the other chunks only, and human texts and prompts come from the held-out ones,
 //! so no evaluation text was ever seen in training.
 
-use crate::Result;
-use crate::text::Tokenizer;
-use crate::text::corpus::Document;
+use provmark::Result;
+use provmark::text::Tokenizer;
+use provmark_text::corpus::Document;
 
 /// Chunk length in tokens.
 pub const CHUNK_TOKENS: usize = 1024;
@@ -60,7 +60,7 @@ pub fn tokenize(docs: &[Document], tok: &dyn Tokenizer) -> Result<Vec<Vec<u32>>>
         for h in handles {
             match h.join() {
                 Ok(r) => out.extend(r?),
-                Err(_) => return Err(crate::Error::Tokenizer("tokenizer thread failed".into())),
+                Err(_) => return Err(provmark::Error::Tokenizer("tokenizer thread failed".into())),
             }
         }
         Ok(out)

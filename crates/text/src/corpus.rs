@@ -6,13 +6,13 @@
 //! [`Corpus::skipped`] with the reason, and everything else is returned.
 //!
 //! ```
-//! let text = provmark::text::corpus::html_to_text(
+//! let text = provmark_text::corpus::html_to_text(
 //!     "<main><h1>Title</h1><p>Hello &amp; <b>welcome</b>.</p><pre>let x = 1;</pre></main>");
 //! assert_eq!(text.prose, "Title\n\nHello & welcome.");
 //! assert_eq!(text.code, vec!["let x = 1;".to_string()]);
 //! ```
 
-use crate::{Error, Result};
+use provmark::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// One document of a corpus.
@@ -27,7 +27,7 @@ pub struct Document {
 }
 
 /// A text we served with a suspect model's own next-token predictions along it, for the
-/// open-model audit ([`crate::provenance::audit::Audit::add_predictions`]). Read from JSON
+/// open-model audit ([`provmark::provenance::audit::Audit::add_predictions`]). Read from JSON
 /// Lines records with `tokens` and `predictions` arrays of token ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Predictions {

@@ -3,16 +3,16 @@
 //! render an HTML report.
 
 use super::data::{self, Split};
-use crate::detect::{Detection, Detector, DetectorConfig, format_p};
-use crate::key::{KeyId, SecretKey};
-use crate::lm::generate;
-use crate::lm::ngram::NgramLm;
+use crate::ngram::NgramLm;
 use crate::report::{HtmlReport, ReportItem};
-use crate::sampling::{Sampler, SamplingConfig};
-use crate::scheme::{Kgw, KgwParams};
-use crate::text::Tokenizer;
-use crate::text::corpus::Document;
-use crate::{Error, Result};
+use provmark::detect::{Detection, Detector, DetectorConfig, format_p};
+use provmark::key::{KeyId, SecretKey};
+use provmark::lm::generate;
+use provmark::sampling::{Sampler, SamplingConfig};
+use provmark::scheme::{Kgw, KgwParams};
+use provmark::text::Tokenizer;
+use provmark::{Error, Result};
+use provmark_text::corpus::Document;
 use rand::{RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ pub fn load_or_train(
             h.update(t.to_le_bytes());
         }
     }
-    let name = format!("ngram-{}.pmlm", crate::key::to_hex(&h.finalize()[..12]));
+    let name = format!("ngram-{}.pmlm", provmark::key::to_hex(&h.finalize()[..12]));
     let path = cache_dir.map(|d| d.join(name));
     if let Some(p) = &path {
         if let Ok(lm) = NgramLm::load(p) {

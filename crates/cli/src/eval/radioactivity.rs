@@ -13,16 +13,16 @@
 
 use super::data::Split;
 use super::grid::par_map;
-use crate::key::SecretKey;
-use crate::lm::ngram::NgramLm;
-use crate::lm::{generate, greedy_predictions};
-use crate::provenance::accounts::{AccountMode, MasterKey};
-use crate::provenance::audit::{Audit, AuditConfig, AuditReport, AuditRow};
-use crate::provenance::ledger::{Fingerprinter, Ledger};
-use crate::sampling::{Sampler, SamplingConfig};
-use crate::scheme::KgwParams;
-use crate::text::Tokenizer;
-use crate::{Error, Result};
+use crate::ngram::NgramLm;
+use provmark::key::SecretKey;
+use provmark::lm::{generate, greedy_predictions};
+use provmark::provenance::accounts::{AccountMode, MasterKey};
+use provmark::provenance::audit::{Audit, AuditConfig, AuditReport, AuditRow};
+use provmark::provenance::ledger::{Fingerprinter, Ledger};
+use provmark::sampling::{Sampler, SamplingConfig};
+use provmark::scheme::KgwParams;
+use provmark::text::Tokenizer;
+use provmark::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
@@ -180,7 +180,7 @@ fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
 #[allow(clippy::too_many_arguments)]
 fn corpus(
     lm: &NgramLm,
-    kgw: Option<&crate::scheme::Kgw>,
+    kgw: Option<&provmark::scheme::Kgw>,
     prompts: &[&[u32]],
     total: usize,
     doc: usize,
@@ -510,8 +510,8 @@ fn min_others(r: &AuditReport) -> f64 {
 /// A randomized binomial p-value, uniform under the null (the plain one is conservative for
 /// a discrete statistic): P[X > g] + u · P[X = g].
 fn randomized_p(row: &AuditRow, gamma: f64, u: f64) -> f64 {
-    let ge = crate::stats::binomial_sf(row.green, row.scored, gamma).unwrap_or(1.0);
-    let gt = crate::stats::binomial_sf(row.green + 1, row.scored, gamma).unwrap_or(0.0);
+    let ge = provmark::stats::binomial_sf(row.green, row.scored, gamma).unwrap_or(1.0);
+    let gt = provmark::stats::binomial_sf(row.green + 1, row.scored, gamma).unwrap_or(0.0);
     gt + u * (ge - gt)
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 fn replay(target: &str, f: fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../../fuzz/corpus")
         .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
@@ -27,8 +27,9 @@ fn detect_ids_corpus() {
 }
 
 #[test]
+#[cfg(feature = "tiktoken")]
 fn detect_text_corpus() {
-    replay("detect_text", provmark::fuzzing::detect_text);
+    replay("detect_text", provmark_text::fuzzing::detect_text);
 }
 
 #[test]
@@ -38,5 +39,5 @@ fn params_corpus() {
 
 #[test]
 fn audit_jsonl_corpus() {
-    replay("audit_jsonl", provmark::fuzzing::audit_jsonl);
+    replay("audit_jsonl", provmark_text::fuzzing::audit_jsonl);
 }

@@ -6,7 +6,7 @@ use provmark::text::TokenizerSpec;
 #[test]
 fn builtin_encodings_round_trip_and_bound_ids() {
     for name in ["o200k_base", "cl100k_base"] {
-        let tok = TokenizerSpec::parse(name).load().unwrap();
+        let tok = provmark_text::load(&TokenizerSpec::parse(name)).unwrap();
         let text = "The quick brown fox — naïve café, 漢字, emoji 😀.\n";
         let ids = tok.encode(text).unwrap();
         assert_eq!(tok.decode(&ids).unwrap(), text);
@@ -21,15 +21,13 @@ fn builtin_encodings_round_trip_and_bound_ids() {
 
 #[test]
 fn unknown_tokenizer_is_a_typed_error() {
-    let err = TokenizerSpec::parse("/nonexistent/tokenizer.json")
-        .load()
+    let err = provmark_text::load(&TokenizerSpec::parse("/nonexistent/tokenizer.json"))
         .err()
         .unwrap();
     assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
-    let err = (TokenizerSpec::Tiktoken {
+    let err = provmark_text::load(&TokenizerSpec::Tiktoken {
         name: "p99k".into(),
     })
-    .load()
     .err()
     .unwrap();
     assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
@@ -48,7 +46,7 @@ fn huggingface_tokenizer_json_loads() {
         "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2, "again": 3}, "unk_token": "[UNK]"}
     });
     std::fs::write(&path, json.to_string()).unwrap();
-    let tok = TokenizerSpec::parse(path.to_str().unwrap()).load().unwrap();
+    let tok = provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).unwrap();
     assert_eq!(tok.vocab_size(), 4);
     assert_eq!(
         tok.encode("hello world again zebra").unwrap(),
@@ -57,5 +55,5 @@ fn huggingface_tokenizer_json_loads() {
     assert_eq!(tok.decode(&[1, 2]).unwrap(), "hello world");
     assert!(tok.decode(&[4]).is_err());
     std::fs::write(&path, "{not json").unwrap();
-    assert!(TokenizerSpec::parse(path.to_str().unwrap()).load().is_err());
+    assert!(provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).is_err());
 }

@@ -2,8 +2,8 @@
 //! length, and robustness against attack strength.
 
 use super::grid::EvalResults;
-use crate::{Error, Result};
 use plotters::prelude::*;
+use provmark::{Error, Result};
 use std::path::Path;
 
 const COLORS: [RGBColor; 6] = [

@@ -1,7 +1,7 @@
 //! The built-in OpenAI BPE encodings, embedded in the binary by `tiktoken-rs`.
 
-use super::{Tokenizer, TokenizerSpec};
-use crate::{Error, Result};
+use provmark::text::{Tokenizer, TokenizerSpec};
+use provmark::{Error, Result};
 use tiktoken_rs::CoreBPE;
 
 /// An embedded tiktoken encoding.
@@ -21,7 +21,7 @@ impl Tiktoken {
             other => {
                 return Err(Error::Tokenizer(format!(
                     "unknown built-in encoding {other:?} (known: {})",
-                    super::BUILTIN.join(", ")
+                    provmark::text::BUILTIN.join(", ")
                 )));
             }
         };
@@ -40,7 +40,7 @@ impl Tokenizer for Tiktoken {
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {
-        crate::check_token_ids(ids, self.vocab_size, 0)?;
+        provmark::check_token_ids(ids, self.vocab_size, 0)?;
         let bytes = self
             .bpe
             .decode_bytes(ids)

@@ -4,8 +4,8 @@ use super::lm::load_corpus;
 use super::{CliResult, Context, out};
 use clap::Args;
 use provmark::detect::format_p;
-use provmark::eval::demo::{self, DemoConfig};
 use provmark::text::TokenizerSpec;
+use provmark_cli::eval::demo::{self, DemoConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -40,7 +40,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 pub fn run(a: DemoArgs) -> CliResult<ExitCode> {
     let t0 = Instant::now();
     let corpus = load_corpus(&a.corpus)?;
-    let tok = TokenizerSpec::default().load()?;
+    let tok = provmark_text::load(&TokenizerSpec::default())?;
     let cfg = DemoConfig {
         tokens: a.tokens,
         prompts: a.prompts,

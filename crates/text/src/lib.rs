@@ -1,0 +1,71 @@
+//! The text front-end of provmark: tokenizers that turn text into the token ids the core
+//! scores, and readers for text collections.
+//!
+//! A watermark lives on token ids, so the detector must tokenize suspect text exactly as the
+//! generator did. A key file records a [`TokenizerSpec`]; [`load`] gives the tokenizer:
+//!
+//! * built in, offline: `o200k_base` and `cl100k_base` (feature `tiktoken`, on by default);
+//! * a Hugging Face `tokenizer.json` file (feature `hf`);
+//! * the tokenizer in a GGUF model's metadata (feature `gguf`), so a key made for a model
+//!   tokenizes exactly as that model does (see [`gguf`]).
+//!
+//! [`corpus`] reads text collections (files, directories, JSON Lines, HTML).
+//!
+//! ```
+//! # #[cfg(feature = "tiktoken")] {
+//! use provmark::text::TokenizerSpec;
+//! let tok = provmark_text::load(&TokenizerSpec::parse("cl100k_base"))?;
+//! let ids = tok.encode("Hello world")?;
+//! assert_eq!(tok.decode(&ids)?, "Hello world");
+//! # }
+//! # Ok::<(), provmark::Error>(())
+//! ```
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![warn(missing_docs)]
+
+pub mod corpus;
+pub mod fuzzing;
+#[cfg(feature = "gguf")]
+pub mod gguf;
+#[cfg(any(feature = "hf", feature = "gguf"))]
+mod hf;
+#[cfg(feature = "tiktoken")]
+mod tiktoken;
+
+pub use provmark::text::{BUILTIN, Tokenizer, TokenizerSpec};
+use provmark::{Error, Result};
+
+/// Loads the tokenizer a spec names.
+///
+/// # Errors
+/// [`Error::Tokenizer`] when the encoding is unknown, its feature is not compiled in, or the
+/// file cannot be read or holds no usable tokenizer.
+pub fn load(spec: &TokenizerSpec) -> Result<Box<dyn Tokenizer>> {
+    match spec {
+        #[cfg(feature = "tiktoken")]
+        TokenizerSpec::Tiktoken { name } => Ok(Box::new(tiktoken::Tiktoken::load(name)?)),
+        #[cfg(not(feature = "tiktoken"))]
+        TokenizerSpec::Tiktoken { name } => Err(Error::Tokenizer(format!(
+            "built-in encoding {name} needs the `tiktoken` feature of provmark-text"
+        ))),
+        #[cfg(feature = "hf")]
+        TokenizerSpec::Huggingface { path } => Ok(Box::new(hf::HfTokenizer::load(path)?)),
+        #[cfg(not(feature = "hf"))]
+        TokenizerSpec::Huggingface { path } => Err(Error::Tokenizer(format!(
+            "{}: not a built-in encoding ({}); loading tokenizer.json files needs the `hf` feature of provmark-text",
+            path.display(),
+            BUILTIN.join(", ")
+        ))),
+        #[cfg(feature = "gguf")]
+        TokenizerSpec::Gguf { path } => gguf::load(path),
+        #[cfg(not(feature = "gguf"))]
+        TokenizerSpec::Gguf { path } => Err(Error::Tokenizer(format!(
+            "{}: reading a GGUF model's tokenizer needs the `gguf` feature of provmark-text",
+            path.display()
+        ))),
+        other => Err(Error::Tokenizer(format!("unsupported tokenizer {other}"))),
+    }
+}
