@@ -57,3 +57,84 @@ fn huggingface_tokenizer_json_loads() {
     std::fs::write(&path, "{not json").unwrap();
     assert!(provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).is_err());
 }
+
+/// The real model's file: `$PROVMARK_MODEL`, else where `scripts/fetch-model.sh` caches it.
+/// `None` (the test is skipped, saying so) unless the file exists; CI fetches it first and sets
+/// `PROVMARK_REQUIRE_MODEL=1`, which turns a missing file into a failure.
+#[cfg(feature = "gguf")]
+fn smollm2() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PROVMARK_MODEL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("PROVMARK_CACHE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|h| std::path::Path::new(&h).join(".cache/provmark"))
+                })?;
+            Some(cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+        })?;
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
+        "{} is missing (run scripts/fetch-model.sh)",
+        path.display()
+    );
+    eprintln!(
+        "skipped: {} not found (scripts/fetch-model.sh fetches it)",
+        path.display()
+    );
+    None
+}
+
+/// SmolLM2's tokenizer from the GGUF metadata follows its `smollm` pre-tokenizer: digits one
+/// by one, byte-level BPE without a prefix space, ChatML control tokens as single ids, and a
+/// lossless round trip on digits, spaces and Unicode.
+#[cfg(feature = "gguf")]
+#[test]
+fn gguf_tokenizer_follows_smollm_pre_tokenizer() {
+    let Some(path) = smollm2() else { return };
+    let tok = provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).unwrap();
+    assert_eq!(tok.vocab_size(), 49_152);
+    assert_eq!(tok.spec(), TokenizerSpec::Gguf { path: path.clone() });
+    // Digits are split individually: five digits, five tokens, each a digit.
+    let digits = tok.encode("12345").unwrap();
+    assert_eq!(digits.len(), 5);
+    for (i, id) in digits.iter().enumerate() {
+        assert_eq!(tok.decode(&[*id]).unwrap(), (i + 1).to_string());
+    }
+    // No prefix space: "Hello" at the start is not the id of " Hello".
+    let hello = tok.encode("Hello").unwrap();
+    let space_hello = tok.encode(" Hello").unwrap();
+    assert_eq!(hello.len(), 1);
+    assert_eq!(space_hello.len(), 1);
+    assert_ne!(hello, space_hello);
+    // ChatML control tokens are single ids (BOS/`<|im_start|>` 1, EOS/`<|im_end|>` 2).
+    assert_eq!(tok.encode("<|im_start|>").unwrap(), vec![1]);
+    assert_eq!(tok.encode("<|im_end|>").unwrap(), vec![2]);
+    for text in [
+        "The year 2026 had 365 days;  two  spaces,\ttabs\nand new lines.",
+        "naïve café — 漢字 and emoji 😀, 3.14159 × 10^-7",
+        "   leading spaces and trailing   ",
+    ] {
+        let ids = tok.encode(text).unwrap();
+        assert!(ids.iter().all(|&i| (i as usize) < tok.vocab_size()));
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+    }
+}
+
+#[cfg(feature = "gguf")]
+#[test]
+fn gguf_tokenizer_rejects_non_gguf_files() {
+    let dir = std::env::temp_dir().join(format!("provmark-gguf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("not-a-model.gguf");
+    std::fs::write(&path, b"GGUF but truncated").unwrap();
+    let err = provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap()))
+        .err()
+        .unwrap();
+    assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
