@@ -17,7 +17,9 @@ use std::path::PathBuf;
 
 /// Text ↔ token ids.
 pub trait Tokenizer: Send + Sync {
-    /// Encodes text as ordinary tokens (special-token strings are treated as plain text).
+    /// Encodes text. Special-token strings (`<|im_start|>`, …) are plain text for the built-in
+    /// tiktoken encodings; Hugging Face and GGUF tokenizers match them as their own added
+    /// tokens, as Hugging Face's `encode(text, add_special_tokens=False)` does.
     ///
     /// # Errors
     /// [`crate::Error::Tokenizer`] if the tokenizer fails.
