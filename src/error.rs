@@ -63,6 +63,10 @@ pub enum Error {
     /// A token-id list or other structured input could not be parsed.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// An inference engine (candle, llama.cpp, ...) failed to load a model or to compute logits.
+    /// The message is the engine's own.
+    #[error("inference engine: {0}")]
+    Engine(String),
     /// The tokenizer failed or is unknown.
     #[error("tokenizer error: {0}")]
     Tokenizer(String),

@@ -22,6 +22,12 @@ pub trait LanguageModel: Send + Sync {
     /// # Errors
     /// [`crate::Error::LogitsShape`] when `out` has the wrong length.
     fn logits(&self, history: &[u32], out: &mut [f32]) -> Result<()>;
+
+    /// Tokens that end a generation (a chat model's end-of-turn token). [`generate`] stops
+    /// when it samples one and does not return it. None by default.
+    fn stop_tokens(&self) -> &[u32] {
+        &[]
+    }
 }
 
 impl LanguageModel for synthetic::SyntheticLm {
@@ -34,7 +40,8 @@ impl LanguageModel for synthetic::SyntheticLm {
     }
 }
 
-/// Samples `n` tokens from `lm` after `prompt`, watermarked with `kgw` when given.
+/// Samples up to `n` tokens from `lm` after `prompt`, watermarked with `kgw` when given;
+/// stops early at one of the model's [`LanguageModel::stop_tokens`] (not returned).
 ///
 /// The watermark's context is the prompt plus what has been generated, exactly as in a server.
 /// `uniform` supplies one draw in `[0, 1)` per step (see [`crate::sampling`]). Returns only the
@@ -72,6 +79,9 @@ pub fn generate(
             Some(k) => k.sample_step(&history, &mut logits, sampler, u)?,
             None => sampler.sample(&logits, u)?,
         };
+        if lm.stop_tokens().contains(&t) {
+            break;
+        }
         history.push(t);
     }
     Ok(history.split_off(prompt.len()))
