@@ -76,12 +76,15 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, _> {
-            Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                msg,
-            ))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, _> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         env.add_template_owned(NAME, source.to_owned())
             .map_err(|e| template_error(&e))?;
         Ok(ChatTemplate {
@@ -98,7 +101,10 @@ impl ChatTemplate {
     /// [`Error::InvalidInput`] when the template refuses the conversation (its
     /// `raise_exception`) or fails to render.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let t = self.env.get_template(NAME).map_err(|e| template_error(&e))?;
+        let t = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| template_error(&e))?;
         t.render(minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,

@@ -104,6 +104,7 @@ pub struct Llama {
     info: ModelInfo,
     state: Mutex<State>,
     stop: Vec<u32>,
+    ignore_eos: bool,
 }
 
 struct State {
@@ -116,7 +117,9 @@ struct State {
 
 impl std::fmt::Debug for Llama {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Llama").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Llama")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,6 +142,7 @@ impl Llama {
         let model = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).map_err(engine)?;
         Ok(Llama {
             stop: info.eos_token.into_iter().collect(),
+            ignore_eos: false,
             state: Mutex::new(State {
                 model,
                 fed: Vec::new(),
@@ -151,6 +155,72 @@ impl Llama {
     /// What the file says about the model.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// With `true`, the model never ends its answer: the EOS logit is `-inf` and there are no
+    /// stop tokens, so [`provmark::lm::generate`] always produces the tokens asked for (what
+    /// llama.cpp's `--ignore-eos` does; for benchmarks and fixed-length evaluations).
+    #[must_use]
+    pub fn ignore_eos(mut self, yes: bool) -> Self {
+        self.ignore_eos = yes;
+        self.stop = if yes {
+            Vec::new()
+        } else {
+            self.info.eos_token.into_iter().collect()
+        };
+        self
+    }
+
+    /// The token ids of a conversation wrapped in the model's chat template, ending where the
+    /// assistant's answer begins, tokenized with `tok` (the key's tokenizer, which must be the
+    /// model's own: `provmark keygen --tokenizer model.gguf`).
+    ///
+    /// # Errors
+    /// [`Error::ModelFormat`] when the model has no chat template; [`Error::Tokenizer`] when
+    /// `tok` is not the model's tokenizer (another vocabulary size, or it does not read the
+    /// template's special tokens as the model's BOS/EOS ids); the template's and tokenizer's
+    /// errors.
+    pub fn encode_chat(
+        &self,
+        tok: &dyn provmark::text::Tokenizer,
+        messages: &[Message],
+    ) -> Result<Vec<u32>> {
+        self.check_tokenizer(tok)?;
+        let text = self.info.chat()?.render(messages, true)?;
+        tok.encode(&text)
+    }
+
+    /// Checks that `tok` is the model's tokenizer: same vocabulary size, and the BOS and EOS
+    /// token strings encode to the model's ids.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] naming the mismatch.
+    pub fn check_tokenizer(&self, tok: &dyn provmark::text::Tokenizer) -> Result<()> {
+        if tok.vocab_size() != self.info.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer {} has {} tokens but the model has {}: make the key with \
+                 `provmark keygen --tokenizer MODEL.gguf`",
+                tok.spec(),
+                tok.vocab_size(),
+                self.info.vocab_size
+            )));
+        }
+        for (id, text) in [
+            (self.info.bos_token, &self.info.bos_text),
+            (self.info.eos_token, &self.info.eos_text),
+        ] {
+            if let (Some(id), Some(text)) = (id, text) {
+                let got = tok.encode(text)?;
+                if got != [id] {
+                    return Err(Error::Tokenizer(format!(
+                        "tokenizer {} encodes the model's special token {text:?} as {got:?}, \
+                         not [{id}]: it is not this model's tokenizer",
+                        tok.spec()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs the model over `history` (reusing the cached prefix) and leaves the logits in
@@ -166,7 +236,11 @@ impl Llama {
             st.fed.clear();
         }
         let mut logits = None;
-        for chunk in history.get(start..).unwrap_or_default().chunks(PREFILL_CHUNK) {
+        for chunk in history
+            .get(start..)
+            .unwrap_or_default()
+            .chunks(PREFILL_CHUNK)
+        {
             let input = Tensor::new(chunk, &Device::Cpu)?.unsqueeze(0)?;
             let pos = st.fed.len();
             logits = Some(st.model.forward(&input, pos)?);
@@ -235,6 +309,11 @@ impl LanguageModel for Llama {
             return Err(engine(e));
         }
         out.copy_from_slice(&st.last);
+        if self.ignore_eos
+            && let Some(l) = self.info.eos_token.and_then(|e| out.get_mut(e as usize))
+        {
+            *l = f32::NEG_INFINITY;
+        }
         Ok(())
     }
 
@@ -274,7 +353,8 @@ fn model_info(ct: &gguf_file::Content) -> Result<ModelInfo> {
         let i = usize::try_from(id?).ok()?;
         tokens?.get(i)?.to_string().ok().cloned()
     };
-    let in_vocab = |id: Option<u32>| id.filter(|&i| usize::try_from(i).is_ok_and(|i| i < vocab_size));
+    let in_vocab =
+        |id: Option<u32>| id.filter(|&i| usize::try_from(i).is_ok_and(|i| i < vocab_size));
     let bos_token = in_vocab(number("tokenizer.ggml.bos_token_id"));
     let eos_token = in_vocab(number("tokenizer.ggml.eos_token_id"));
     Ok(ModelInfo {

@@ -2,15 +2,15 @@
 //! fuzz targets in `fuzz/` and by the test that replays their seed corpora. Each takes
 //! arbitrary bytes and must never panic.
 
-use provmark::detect::{Detector, DetectorConfig};
-use provmark::fuzzing::check_detection;
 use provmark::key::{KeyFile, SecretKey};
 use provmark::scheme::KgwParams;
-use provmark::text::TokenizerSpec;
 
 /// Tokenizes bytes (lossily decoded as UTF-8) with `cl100k_base` and detects them.
 #[cfg(feature = "tiktoken")]
 pub fn detect_text(data: &[u8]) {
+    use provmark::detect::{Detector, DetectorConfig};
+    use provmark::fuzzing::check_detection;
+    use provmark::text::TokenizerSpec;
     use std::sync::OnceLock;
     static TOK: OnceLock<Option<Box<dyn provmark::text::Tokenizer>>> = OnceLock::new();
     let Some(tok) = TOK.get_or_init(|| crate::load(&TokenizerSpec::parse("cl100k_base")).ok())

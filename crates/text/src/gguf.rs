@@ -135,7 +135,11 @@ fn from_metadata(
             .map(|(tok, _)| AddedToken::from(tok.clone(), special).normalized(false))
             .collect()
     };
-    inner.add_special_tokens(&added(TOKEN_TYPE_CONTROL, true));
-    inner.add_tokens(&added(TOKEN_TYPE_USER_DEFINED, false));
+    inner
+        .add_special_tokens(added(TOKEN_TYPE_CONTROL, true))
+        .map_err(|e| format!("control tokens: {e}"))?;
+    inner
+        .add_tokens(added(TOKEN_TYPE_USER_DEFINED, false))
+        .map_err(|e| format!("user-defined tokens: {e}"))?;
     Ok(Box::new(HfTokenizer::new(inner, spec)))
 }

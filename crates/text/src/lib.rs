@@ -37,6 +37,26 @@ mod tiktoken;
 
 pub use provmark::text::{BUILTIN, Tokenizer, TokenizerSpec};
 use provmark::{Error, Result};
+use std::path::PathBuf;
+
+/// File name of the reference model that `scripts/fetch-model.sh` fetches and verifies
+/// (SmolLM2-135M-Instruct, Q4_1, Apache-2.0).
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Where the reference model is on this machine, if it has been fetched: `$PROVMARK_MODEL`
+/// when set, else [`SMOLLM2_FILE`] under `$PROVMARK_CACHE/models` (default
+/// `~/.cache/provmark/models`), the fetch script's cache. `None` when that file does not exist.
+pub fn smollm2_path() -> Option<PathBuf> {
+    let path = match std::env::var_os("PROVMARK_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("PROVMARK_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/provmark")))?
+            .join("models")
+            .join(SMOLLM2_FILE),
+    };
+    path.is_file().then_some(path)
+}
 
 /// Loads the tokenizer a spec names.
 ///

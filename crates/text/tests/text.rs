@@ -63,30 +63,15 @@ fn huggingface_tokenizer_json_loads() {
 /// `PROVMARK_REQUIRE_MODEL=1`, which turns a missing file into a failure.
 #[cfg(feature = "gguf")]
 fn smollm2() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PROVMARK_MODEL")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("PROVMARK_CACHE")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|h| std::path::Path::new(&h).join(".cache/provmark"))
-                })?;
-            Some(cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-        })?;
-    if path.exists() {
-        return Some(path);
+    let path = provmark_text::smollm2_path();
+    if path.is_none() {
+        assert!(
+            std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
+            "the reference model is missing (run scripts/fetch-model.sh)"
+        );
+        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
     }
-    assert!(
-        std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
-        "{} is missing (run scripts/fetch-model.sh)",
-        path.display()
-    );
-    eprintln!(
-        "skipped: {} not found (scripts/fetch-model.sh fetches it)",
-        path.display()
-    );
-    None
+    path
 }
 
 /// SmolLM2's tokenizer from the GGUF metadata follows its `smollm` pre-tokenizer: digits one
