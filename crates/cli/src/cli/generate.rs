@@ -1,12 +1,12 @@
-//! `provmark generate`: watermarked or control samples from a built-in language model.
+//! `provmark generate`: watermarked or control samples from a language model (built in,
+//! n-gram, or a GGUF model run by candle).
 
-use super::{CliResult, Context, load_key, out};
+use super::model::{self, PromptStyle};
+use super::{CliResult, load_key, out};
 use clap::Args;
-use provmark::lm::synthetic::SyntheticLm;
-use provmark::lm::{LanguageModel, generate};
+use provmark::lm::generate;
 use provmark::provenance::ledger::LedgerWriter;
 use provmark::sampling::{Sampler, SamplingConfig};
-use provmark_cli::ngram::NgramLm;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,17 +16,29 @@ pub struct GenerateArgs {
     /// The key file (its tokenizer and watermark parameters are used).
     #[arg(long)]
     key: PathBuf,
-    /// `synthetic` (built in, no training) or a model file from `provmark lm train`.
+    /// The model: `synthetic` (built in), an n-gram model file from `provmark lm train`, a
+    /// GGUF model file (`*.gguf`, run by candle; the key must use its tokenizer), or `smollm2`
+    /// (the reference model fetched by scripts/fetch-model.sh).
     #[arg(long, default_value = "synthetic")]
     model: String,
-    /// Text to continue.
+    /// Text to continue; for a chat model, the user's message (wrapped in its chat template).
     #[arg(long, conflicts_with = "prompts")]
     prompt: Option<String>,
     /// File with one prompt per line; prints one JSON Lines record per prompt
     /// (`{"prompt": ..., "text": ...}`, or `"ids"` with --output-ids).
     #[arg(long)]
     prompts: Option<PathBuf>,
-    /// Number of tokens to generate (per prompt).
+    /// System message for a chat model (default: its template's own).
+    #[arg(long)]
+    system: Option<String>,
+    /// Give a chat model the prompt as raw text, without its chat template.
+    #[arg(long)]
+    raw: bool,
+    /// Never stop at the model's end-of-turn token: always generate --tokens tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Maximum number of tokens to generate (per prompt); a chat model stops earlier at its
+    /// end-of-turn token unless --ignore-eos.
     #[arg(long, default_value_t = 200)]
     tokens: usize,
     /// RNG seed for sampling (random when omitted).
@@ -55,20 +67,13 @@ pub struct GenerateArgs {
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     let key = load_key(&a.key)?;
     let tok = provmark_text::load(&key.tokenizer)?;
-    let lm: Box<dyn LanguageModel> = if a.model == "synthetic" {
-        Box::new(SyntheticLm::for_tokenizer(tok.as_ref())?)
-    } else {
-        let path = PathBuf::from(&a.model);
-        let lm = NgramLm::load(&path)?;
-        if lm.tokenizer() != &key.tokenizer {
-            return Err(provmark::Error::InvalidInput(format!(
-                "the model uses tokenizer {} but the key uses {}",
-                lm.tokenizer(),
-                key.tokenizer
-            )))
-            .context(path.display());
-        }
-        Box::new(lm)
+    if a.tokens == 0 {
+        return Err(provmark::Error::param("tokens", "must be at least 1").into());
+    }
+    let lm = model::load(&a.model, tok.as_ref(), a.ignore_eos)?;
+    let style = PromptStyle {
+        system: a.system.clone(),
+        raw: a.raw,
     };
     let kgw = key.kgw();
     let mut sampler = Sampler::new(SamplingConfig {
@@ -87,9 +92,9 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         None => None,
     };
     let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {
-        let mut ids = tok.encode(prompt)?;
+        let mut ids = lm.prompt_ids(tok.as_ref(), prompt, &style)?;
         let generated = generate(
-            lm.as_ref(),
+            lm.lm(),
             watermark,
             &ids,
             a.tokens,

@@ -7,6 +7,7 @@ mod eval;
 mod generate;
 mod keys;
 mod lm;
+mod model;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
