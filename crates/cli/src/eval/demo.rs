@@ -1,13 +1,14 @@
-//! The demo: train (or reuse) an n-gram model on a corpus, watermark continuations of held-out
-//! prompts with a throwaway key, detect them beside unwatermarked and human continuations, and
-//! render an HTML report.
+//! The demo: watermark a model's answers with a throwaway key, detect them beside unwatermarked
+//! (and, for the n-gram model, human) texts, and render an HTML report. [`run`] trains (or
+//! reuses) an n-gram model on a corpus and continues held-out prompts; [`run_prompts`] answers
+//! given prompts with any [`LanguageModel`] (a real model through an engine adapter).
 
 use super::data::{self, Split};
 use crate::ngram::NgramLm;
 use crate::report::{HtmlReport, ReportItem};
 use provmark::detect::{Detection, Detector, DetectorConfig, format_p};
 use provmark::key::{KeyId, SecretKey};
-use provmark::lm::generate;
+use provmark::lm::{LanguageModel, generate};
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{Kgw, KgwParams};
 use provmark::text::Tokenizer;
@@ -30,6 +31,8 @@ pub struct DemoConfig {
     pub prompt_tokens: usize,
     /// Sampling temperature.
     pub temperature: f32,
+    /// Nucleus mass (1 = off).
+    pub top_p: f32,
     /// Seed of the sampling RNG.
     pub seed: u64,
     /// Watermark parameters.
@@ -46,6 +49,7 @@ impl Default for DemoConfig {
             prompts: 6,
             prompt_tokens: 32,
             temperature: 0.8,
+            top_p: 1.0,
             seed: 1,
             params: KgwParams::default(),
             cache_dir: None,
@@ -99,12 +103,85 @@ pub struct DemoResult {
     pub rows: Vec<DemoRow>,
     /// Public id of the throwaway key.
     pub key_id: KeyId,
-    /// Held-out perplexity of the model.
-    pub perplexity: f64,
-    /// Tokens the model was trained on.
-    pub train_tokens: usize,
-    /// Whether the model came from the cache.
-    pub cached: bool,
+    /// What the model is (for the n-gram model: order, training tokens, held-out perplexity).
+    pub model: String,
+}
+
+/// A throwaway key and what one demo row needs to generate and detect.
+struct Rig {
+    key: SecretKey,
+    kgw: Kgw,
+    det: Detector,
+    sampler: Sampler,
+    rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Rig {
+    fn new(tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<Self> {
+        let key = SecretKey::generate()?;
+        Ok(Rig {
+            kgw: Kgw::new(&key, cfg.params),
+            det: Detector::new(
+                &key,
+                cfg.params,
+                tok.vocab_size(),
+                DetectorConfig::default(),
+            )?,
+            sampler: Sampler::new(SamplingConfig {
+                temperature: cfg.temperature,
+                top_k: 0,
+                top_p: cfg.top_p,
+            })?,
+            rng: rand_chacha::ChaCha20Rng::seed_from_u64(cfg.seed),
+            key,
+        })
+    }
+
+    /// Generates the unwatermarked and watermarked answers to `prompt` and detects them (and
+    /// `human`, when given) as a third party would: from the text, re-tokenized.
+    #[allow(clippy::too_many_arguments)]
+    fn rows(
+        &mut self,
+        lm: &dyn LanguageModel,
+        tok: &dyn Tokenizer,
+        index: usize,
+        prompt_text: &str,
+        prompt: &[u32],
+        human: Option<Vec<u32>>,
+        tokens: usize,
+        rows: &mut Vec<DemoRow>,
+    ) -> Result<()> {
+        let rng = &mut self.rng;
+        let plain = generate(lm, None, prompt, tokens, &mut self.sampler, &mut || {
+            rng.random()
+        })?;
+        let marked = generate(
+            lm,
+            Some(&self.kgw),
+            prompt,
+            tokens,
+            &mut self.sampler,
+            &mut || rng.random(),
+        )?;
+        let texts = human
+            .map(|h| (Kind::Human, h))
+            .into_iter()
+            .chain([(Kind::Plain, plain), (Kind::Watermarked, marked)]);
+        for (kind, ids) in texts {
+            let text = tok.decode(&ids)?;
+            let ids = tok.encode(&text)?;
+            let detection = self.det.detect(&ids)?;
+            rows.push(DemoRow {
+                prompt: index,
+                kind,
+                prompt_text: prompt_text.to_owned(),
+                text,
+                ids,
+                detection,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Loads a cached model trained on exactly this split, or trains and caches one.
@@ -169,19 +246,7 @@ pub fn run(docs: &[Document], tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<D
         )));
     }
     let n = cfg.prompts.min(candidates.len()).max(1);
-    let key = SecretKey::generate()?;
-    let kgw = Kgw::new(&key, cfg.params);
-    let det = Detector::new(
-        &key,
-        cfg.params,
-        tok.vocab_size(),
-        DetectorConfig::default(),
-    )?;
-    let mut sampler = Sampler::new(SamplingConfig {
-        temperature: cfg.temperature,
-        ..SamplingConfig::default()
-    })?;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(cfg.seed);
+    let mut rig = Rig::new(tok, cfg)?;
     let mut rows = Vec::new();
     for p in 0..n {
         let chunk = candidates
@@ -192,43 +257,56 @@ pub fn run(docs: &[Document], tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<D
             .get(cfg.prompt_tokens..need)
             .unwrap_or_default()
             .to_vec();
-        let plain = generate(&lm, None, prompt, cfg.tokens, &mut sampler, &mut || {
-            rng.random()
-        })?;
-        let marked = generate(
-            &lm,
-            Some(&kgw),
-            prompt,
-            cfg.tokens,
-            &mut sampler,
-            &mut || rng.random(),
-        )?;
         let prompt_text = tok.decode(prompt)?;
-        for (kind, ids) in [
-            (Kind::Human, human),
-            (Kind::Plain, plain),
-            (Kind::Watermarked, marked),
-        ] {
-            // Detect what a third party sees: the text, re-tokenized.
-            let text = tok.decode(&ids)?;
-            let ids = tok.encode(&text)?;
-            let detection = det.detect(&ids)?;
-            rows.push(DemoRow {
-                prompt: p,
-                kind,
-                prompt_text: prompt_text.clone(),
-                text,
-                ids,
-                detection,
-            });
-        }
+        rig.rows(
+            &lm,
+            tok,
+            p,
+            &prompt_text,
+            prompt,
+            Some(human),
+            cfg.tokens,
+            &mut rows,
+        )?;
     }
     Ok(DemoResult {
         rows,
-        key_id: key.key_id(),
-        perplexity,
-        train_tokens: split.train_tokens(),
-        cached,
+        key_id: rig.key.key_id(),
+        model: format!(
+            "order-{} n-gram model trained on {} tokens (held-out perplexity {perplexity:.1}{})",
+            cfg.order,
+            split.train_tokens(),
+            if cached { ", cached" } else { "" }
+        ),
+    })
+}
+
+/// Runs the demo on `lm` with given prompts: `(text, token ids to continue)` each, for
+/// example a chat model's templated prompts. Rows are unwatermarked and watermarked answers.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when there are no prompts; model, tokenizer and sampling errors.
+pub fn run_prompts(
+    lm: &dyn LanguageModel,
+    model: &str,
+    tok: &dyn Tokenizer,
+    prompts: &[(String, Vec<u32>)],
+    cfg: &DemoConfig,
+) -> Result<DemoResult> {
+    if prompts.is_empty() {
+        return Err(Error::InvalidInput(
+            "the demo needs at least one prompt".into(),
+        ));
+    }
+    let mut rig = Rig::new(tok, cfg)?;
+    let mut rows = Vec::new();
+    for (p, (text, ids)) in prompts.iter().enumerate() {
+        rig.rows(lm, tok, p, text, ids, None, cfg.tokens, &mut rows)?;
+    }
+    Ok(DemoResult {
+        rows,
+        key_id: rig.key.key_id(),
+        model: model.to_owned(),
     })
 }
 
@@ -237,20 +315,19 @@ pub fn run(docs: &[Document], tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<D
 /// # Errors
 /// Tokenizer errors while splitting texts into token pieces.
 pub fn report(result: &DemoResult, tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<String> {
-    let mut r = HtmlReport::new("provmark demo: KGW watermark on an n-gram model");
+    let mut r = HtmlReport::new("provmark demo: KGW watermark");
     r.paragraph(&format!(
-        "Key {} (throwaway). Watermark gamma = {}, delta = {}, context h = {}. Order-{} n-gram \
-         model trained on {} tokens (held-out perplexity {:.1}); continuations of {} tokens at \
-         temperature {}. Each text was decoded and re-tokenized before detection.",
+        "Key {} (throwaway). Watermark gamma = {}, delta = {}, context h = {}. Model: {}; \
+         answers of up to {} tokens at temperature {}, top-p {} (the bias is added before \
+         temperature). Each text was decoded and re-tokenized before detection.",
         result.key_id,
         cfg.params.gamma(),
         cfg.params.delta(),
         cfg.params.context(),
-        cfg.order,
-        result.train_tokens,
-        result.perplexity,
+        result.model,
         cfg.tokens,
-        cfg.temperature
+        cfg.temperature,
+        cfg.top_p
     ));
     for row in &result.rows {
         let mut pieces = Vec::with_capacity(row.ids.len());
