@@ -390,3 +390,67 @@ fn audit_scores_open_model_predictions() {
     assert_eq!(rows[0]["verdict"], "watermarked", "{}", rows[0]);
     assert_eq!(rows[1]["attribution"], rows[0]["key_id"]);
 }
+
+/// The reference model, or `None` (the test is skipped, saying so) when it is not fetched;
+/// with `PROVMARK_REQUIRE_MODEL` set (CI) a missing model fails the test.
+fn smollm2() -> Option<PathBuf> {
+    let path = provmark_text::smollm2_path();
+    if path.is_none() {
+        assert!(
+            std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
+            "the reference model is missing (run scripts/fetch-model.sh)"
+        );
+        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
+    }
+    path
+}
+
+/// SmolLM2 in candle through the CLI: a key made with the model's tokenizer, 200 tokens at
+/// temperature 1 (end-of-turn ignored, so the length is fixed), detected from the text at
+/// p < 1e-6; the unwatermarked twin (same seed) is not. Seeded; false-failure probability
+/// ≤ 1e-6 on the unwatermarked side (the exact test's level), and negligible on the
+/// watermarked side (z ≈ 10 expected at 200 tokens, threshold z ≈ 4.8).
+#[cfg(feature = "candle")]
+#[test]
+fn real_model_generate_then_detect() {
+    let Some(model) = smollm2() else { return };
+    let m = model.to_str().unwrap();
+    let dir = tmpdir("real");
+    let key = keygen(&dir, &["--tokenizer", m]);
+    let ks = key.to_str().unwrap();
+    let gen_args = [
+        "generate", "--key", ks, "--model", m, "--tokens", "200", "--temperature", "1.0",
+        "--seed", "11", "--ignore-eos", "--prompt", "Tell me about the history of bread.",
+    ];
+    let mut files = Vec::new();
+    for (name, extra) in [("wm.txt", None), ("plain.txt", Some("--no-watermark"))] {
+        let mut args = gen_args.to_vec();
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let path = dir.join(name);
+        std::fs::write(&path, &o.stdout).unwrap();
+        files.push(path);
+    }
+    let o = run(&[
+        "detect", "--key", ks, "--json",
+        files[0].to_str().unwrap(), files[1].to_str().unwrap(),
+    ]);
+    let r = json_lines(&o);
+    assert!(r[0]["log10_p_value"].as_f64().unwrap() < -6.0, "{}", r[0]);
+    assert_eq!(r[0]["verdict"], "watermarked");
+    assert!(r[1]["log10_p_value"].as_f64().unwrap() > -6.0, "{}", r[1]);
+    assert_eq!(r[1]["verdict"], "not_watermarked");
+
+    // A key made for another tokenizer is refused with a clear message, not used.
+    let other = tmpdir("real-other");
+    let o200k = keygen(&other, &["--tokenizer", "o200k_base"]);
+    let o = run(&[
+        "generate", "--key", o200k.to_str().unwrap(), "--model", m, "--prompt", "Hi",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("keygen --tokenizer MODEL.gguf"), "{}", stderr(&o));
+    // Empty requests are errors.
+    let o = run(&["generate", "--key", ks, "--model", m, "--tokens", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
