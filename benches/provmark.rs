@@ -10,7 +10,7 @@ use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{Kgw, KgwParams};
 use std::hint::black_box;
 
-const VOCABS: [usize; 3] = [32_000, 128_256, 201_088];
+const VOCABS: [usize; 4] = [32_000, 49_152, 128_256, 201_088];
 const BATCHES: [usize; 2] = [1, 8];
 
 fn logits(n: usize) -> Vec<f32> {

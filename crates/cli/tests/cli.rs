@@ -419,8 +419,20 @@ fn real_model_generate_then_detect() {
     let key = keygen(&dir, &["--tokenizer", m]);
     let ks = key.to_str().unwrap();
     let gen_args = [
-        "generate", "--key", ks, "--model", m, "--tokens", "200", "--temperature", "1.0",
-        "--seed", "11", "--ignore-eos", "--prompt", "Tell me about the history of bread.",
+        "generate",
+        "--key",
+        ks,
+        "--model",
+        m,
+        "--tokens",
+        "200",
+        "--temperature",
+        "1.0",
+        "--seed",
+        "11",
+        "--ignore-eos",
+        "--prompt",
+        "Tell me about the history of bread.",
     ];
     let mut files = Vec::new();
     for (name, extra) in [("wm.txt", None), ("plain.txt", Some("--no-watermark"))] {
@@ -433,8 +445,12 @@ fn real_model_generate_then_detect() {
         files.push(path);
     }
     let o = run(&[
-        "detect", "--key", ks, "--json",
-        files[0].to_str().unwrap(), files[1].to_str().unwrap(),
+        "detect",
+        "--key",
+        ks,
+        "--json",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
     ]);
     let r = json_lines(&o);
     assert!(r[0]["log10_p_value"].as_f64().unwrap() < -6.0, "{}", r[0]);
@@ -446,10 +462,20 @@ fn real_model_generate_then_detect() {
     let other = tmpdir("real-other");
     let o200k = keygen(&other, &["--tokenizer", "o200k_base"]);
     let o = run(&[
-        "generate", "--key", o200k.to_str().unwrap(), "--model", m, "--prompt", "Hi",
+        "generate",
+        "--key",
+        o200k.to_str().unwrap(),
+        "--model",
+        m,
+        "--prompt",
+        "Hi",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("keygen --tokenizer MODEL.gguf"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("keygen --tokenizer MODEL.gguf"),
+        "{}",
+        stderr(&o)
+    );
     // Empty requests are errors.
     let o = run(&["generate", "--key", ks, "--model", m, "--tokens", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
