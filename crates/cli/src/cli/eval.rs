@@ -48,7 +48,27 @@ pub struct EvalArgs {
     /// Temperature at which the distillation experiment samples the students.
     #[arg(long)]
     radio_temperature: Option<f32>,
+    /// Evaluate on a real chat model instead (a GGUF file or `smollm2`): watermarked answers
+    /// and unwatermarked twins to chat prompts at T 0.7 + top-p 0.95 and at T 1; writes
+    /// real.json and real.md. Generations are cached (resumable).
+    #[arg(long)]
+    model: Option<String>,
+    /// Chat prompts, one per line (default: the 200 built-in prompts).
+    #[arg(long, requires = "model")]
+    prompt_file: Option<PathBuf>,
+    /// Use only the first N prompts.
+    #[arg(long, requires = "model")]
+    limit: Option<usize>,
+    /// Maximum answer length in tokens (default 200; 100 with --quick).
+    #[arg(long, requires = "model")]
+    tokens: Option<usize>,
+    /// Worker threads, each with its own model instance (default: the core count).
+    #[arg(long, requires = "model")]
+    threads: Option<usize>,
 }
+
+/// The built-in chat prompts of the real-model evaluation.
+const CHAT_PROMPTS: &str = include_str!("../../data/chat-prompts.txt");
 
 /// The CLI names of [`Queries`].
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -73,6 +93,9 @@ impl From<RadioQueries> for Queries {
 
 pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     let t0 = Instant::now();
+    if let Some(m) = &a.model {
+        return real_model(&a, m, t0);
+    }
     let corpus = load_corpus(&a.corpus)?;
     let repetitive: Vec<Document> = if a.repetitive.is_empty() {
         match corpus::rust_docs() {
@@ -199,4 +222,106 @@ fn radioactivity_only(
         t0.elapsed().as_secs_f64()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "candle")]
+fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
+    use super::model::{self, PromptStyle};
+    use provmark_cli::eval::real::{self, RealConfig};
+    use sha2::{Digest, Sha256};
+    let path = model::gguf_path(spec)?;
+    let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
+    let lm = model::load(&path.to_string_lossy(), tok.as_ref(), false)?;
+    let text = match &a.prompt_file {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| provmark::Error::io(f, e))?,
+        None => CHAT_PROMPTS.to_owned(),
+    };
+    let limit = a.limit.unwrap_or(if a.quick { 4 } else { usize::MAX });
+    let mut prompts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()).take(limit) {
+        prompts.push(lm.prompt_ids(tok.as_ref(), line, &PromptStyle::default())?);
+    }
+    // The model's identity for the cache: the file's content.
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(&path).map_err(|e| provmark::Error::io(&path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| provmark::Error::io(&path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(buf.get(..n).unwrap_or_default());
+    }
+    let model_id = provmark::key::to_hex(&h.finalize());
+    let cfg = RealConfig {
+        tokens: a.tokens.unwrap_or(if a.quick { 100 } else { 200 }),
+        seed: a.seed.unwrap_or(1),
+        threads: a.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }),
+        cache_dir: super::demo::cache_dir(),
+        ..RealConfig::default()
+    };
+    let total = (prompts.len() * cfg.settings.len() * 2) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} new answers, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let make = || -> provmark::Result<Box<dyn provmark::lm::LanguageModel>> {
+        Ok(Box::new(provmark_candle::Llama::load(&path)?))
+    };
+    let r = real::run(
+        &make,
+        &lm.describe(),
+        &model_id,
+        tok.as_ref(),
+        &prompts,
+        &cfg,
+        &|| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
+    let json = a.out.join("real.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&r).unwrap_or_default())
+        .map_err(|e| provmark::Error::io(&json, e))?;
+    let md = real::markdown(&r);
+    let mdp = a.out.join("real.md");
+    std::fs::write(&mdp, &md).map_err(|e| provmark::Error::io(&mdp, e))?;
+    out(md.trim_end())?;
+    // The quick run's gate (fixed seed, so deterministic for a given build): no unwatermarked
+    // answer flagged at 1e-6, and the watermark's mean z above 4 in every setting.
+    let mut ok = true;
+    for c in &r.summaries {
+        let pass = if c.watermarked {
+            c.mean_z > 4.0
+        } else {
+            c.flagged_1e6 == 0.0
+        };
+        ok &= pass;
+    }
+    out(format_args!(
+        "{}: {} answers ({} generated now, the rest cached) in {:.0}s; wrote {} and {}",
+        if ok { "pass" } else { "FAIL" },
+        r.rows.len(),
+        r.generated,
+        t0.elapsed().as_secs_f64(),
+        json.display(),
+        mdp.display()
+    ))?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[cfg(not(feature = "candle"))]
+fn real_model(_: &EvalArgs, spec: &str, _: Instant) -> CliResult<ExitCode> {
+    Err(provmark::Error::InvalidInput(format!(
+        "{spec}: evaluating a real model needs the `candle` feature of provmark-cli"
+    ))
+    .into())
 }

@@ -7,4 +7,5 @@ pub mod grid;
 #[cfg(feature = "plots")]
 pub mod plots;
 pub mod radioactivity;
+pub mod real;
 pub mod tables;
