@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use provmark::text::TokenizerSpec;
 use provmark_cli::eval::grid::{self, EvalConfig, EvalInputs};
 use provmark_cli::eval::radioactivity::{self, Queries, RadioConfig};
-use provmark_cli::eval::{plots, tables};
+use provmark_cli::eval::tables;
 use provmark_text::corpus::{self, Document};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +68,7 @@ pub struct EvalArgs {
 }
 
 /// The built-in chat prompts of the real-model evaluation.
+#[cfg(feature = "candle")]
 const CHAT_PROMPTS: &str = include_str!("../../data/chat-prompts.txt");
 
 /// The CLI names of [`Queries`].
@@ -166,7 +167,8 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     )?;
     let md = tables::markdown(&results);
     write("results.md", md)?;
-    plots::write_all(&results, &a.out)?;
+    #[cfg(feature = "plots")]
+    provmark_cli::eval::plots::write_all(&results, &a.out)?;
     let mut ok = true;
     for c in &results.checks {
         ok &= c.passed;
@@ -179,8 +181,13 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
         ))?;
     }
     out(format_args!(
-        "wrote {}/results.json, results.md and plots in {:.0}s",
+        "wrote {}/results.json, results.md{} in {:.0}s",
         a.out.display(),
+        if cfg!(feature = "plots") {
+            " and plots"
+        } else {
+            ""
+        },
         t0.elapsed().as_secs_f64()
     ))?;
     Ok(if ok {

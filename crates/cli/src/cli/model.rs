@@ -18,6 +18,7 @@ pub enum Model {
 
 /// How prompts become token ids.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(not(feature = "candle"), allow(dead_code))]
 pub struct PromptStyle {
     /// A system message for chat models (else the template's default).
     pub system: Option<String>,

@@ -105,6 +105,8 @@ pub struct DemoResult {
     pub key_id: KeyId,
     /// What the model is (for the n-gram model: order, training tokens, held-out perplexity).
     pub model: String,
+    /// Held-out perplexity of the n-gram model (none for a given model).
+    pub perplexity: Option<f64>,
 }
 
 /// A throwaway key and what one demo row needs to generate and detect.
@@ -278,6 +280,7 @@ pub fn run(docs: &[Document], tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<D
             split.train_tokens(),
             if cached { ", cached" } else { "" }
         ),
+        perplexity: Some(perplexity),
     })
 }
 
@@ -307,6 +310,7 @@ pub fn run_prompts(
         rows,
         key_id: rig.key.key_id(),
         model: model.to_owned(),
+        perplexity: None,
     })
 }
 
