@@ -25,8 +25,7 @@ fn steps(c: &mut Criterion) {
         eprintln!("skipped: the reference model does not load");
         return;
     };
-    let Ok(prompt) = lm.encode_chat(tok.as_ref(), &[Message::user("Tell me about rivers.")])
-    else {
+    let Ok(prompt) = lm.encode_chat(tok.as_ref(), &[Message::user("Tell me about rivers.")]) else {
         return;
     };
     let kgw = Kgw::new(&SecretKey::from_bytes([3; 32]), KgwParams::default());
