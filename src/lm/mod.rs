@@ -122,3 +122,43 @@ pub fn greedy_predictions(lm: &dyn LanguageModel, text: &[u32]) -> Result<Vec<u3
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampling::{Sampler, SamplingConfig};
+
+    /// Puts all mass on `next(history)`; `stop` is its end-of-turn token.
+    struct Scripted {
+        stop: [u32; 1],
+    }
+
+    impl LanguageModel for Scripted {
+        fn vocab_size(&self) -> usize {
+            8
+        }
+        fn logits(&self, history: &[u32], out: &mut [f32]) -> Result<()> {
+            out.fill(f32::NEG_INFINITY);
+            // 4, 5, then the stop token 7.
+            let next = match history.len() {
+                0 | 1 => 4 + history.len(),
+                _ => 7,
+            };
+            if let Some(l) = out.get_mut(next) {
+                *l = 0.0;
+            }
+            Ok(())
+        }
+        fn stop_tokens(&self) -> &[u32] {
+            &self.stop
+        }
+    }
+
+    #[test]
+    fn generation_stops_at_a_stop_token_and_drops_it() {
+        let lm = Scripted { stop: [7] };
+        let mut s = Sampler::new(SamplingConfig::default()).unwrap();
+        let out = generate(&lm, None, &[], 10, &mut s, &mut || 0.5).unwrap();
+        assert_eq!(out, [4, 5]);
+    }
+}
