@@ -28,13 +28,17 @@
 //! ```no_run
 //! use provmark::{key::SecretKey, lm::generate, sampling::*, scheme::*};
 //! use provmark_candle::Llama;
-//! let lm = Llama::load("SmolLM2-135M-Instruct.Q4_1.gguf")?;
+//! use provmark_candle::Message;
+//! let path = "SmolLM2-135M-Instruct.Q4_1.gguf";
+//! let lm = Llama::load(path)?;
+//! let tok = provmark_text::gguf::load(path.as_ref())?; // the model's own tokenizer
+//! let prompt = lm.encode_chat(tok.as_ref(), &[Message::user("Why is the sky blue?")])?;
 //! let kgw = Kgw::new(&SecretKey::from_bytes([7; 32]), KgwParams::default());
 //! let mut sampler = Sampler::new(SamplingConfig { temperature: 0.7, top_k: 0, top_p: 0.95 })?;
-//! let prompt = [1, 4093, 198]; // token ids of the chat-formatted prompt
 //! let mut u = 0.0;
 //! let mut uniform = || { u = (u + 0.618_034) % 1.0; u };
 //! let answer = generate(&lm, Some(&kgw), &prompt, 200, &mut sampler, &mut uniform)?;
+//! println!("{}", tok.decode(&answer)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
