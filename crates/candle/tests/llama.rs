@@ -13,18 +13,6 @@ use provmark::scheme::{Kgw, KgwParams};
 use provmark_candle::{Llama, Message};
 use rand::{RngExt, SeedableRng};
 
-fn smollm2() -> Option<std::path::PathBuf> {
-    let path = provmark_text::smollm2_path();
-    if path.is_none() {
-        assert!(
-            std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
-            "the reference model is missing (run scripts/fetch-model.sh)"
-        );
-        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
-    }
-    path
-}
-
 /// The chat-formatted prompt's token ids, with the model's own template and tokenizer.
 fn chat_ids(path: &std::path::Path, lm: &Llama, user: &str) -> Vec<u32> {
     let tok = provmark_text::gguf::load(path).unwrap();
@@ -34,7 +22,9 @@ fn chat_ids(path: &std::path::Path, lm: &Llama, user: &str) -> Vec<u32> {
 
 #[test]
 fn metadata_and_chat_template_of_smollm2() {
-    let Some(path) = smollm2() else { return };
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let lm = Llama::load(&path).unwrap();
     let info = lm.info();
     assert_eq!(info.vocab_size, 49_152);
@@ -69,7 +59,9 @@ fn metadata_and_chat_template_of_smollm2() {
 /// history (what a stale cache would look like).
 #[test]
 fn cached_steps_agree_with_a_fresh_pass() {
-    let Some(path) = smollm2() else { return };
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let lm = Llama::load(&path).unwrap();
     let ids = chat_ids(&path, &lm, "Name three rivers in Europe.");
     let v = lm.vocab_size();
@@ -106,7 +98,9 @@ fn cached_steps_agree_with_a_fresh_pass() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    let Some(path) = smollm2() else { return };
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let lm = Llama::load(&path).unwrap();
     let mut out = vec![0.0; lm.vocab_size()];
     assert!(lm.logits(&[1, 49_152], &mut out).is_err());
@@ -128,7 +122,9 @@ fn bad_inputs_are_errors() {
 /// (REFERENCE §10 measures mean 12.5 for δ after temperature), far above the threshold z ≈ 4.8.
 #[test]
 fn watermark_embedded_by_candle_is_detected() {
-    let Some(path) = smollm2() else { return };
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let lm = Llama::load(&path).unwrap().ignore_eos(true);
     let prompt = chat_ids(&path, &lm, "Write a short story about a lighthouse keeper.");
     let key = SecretKey::from_bytes([42; 32]);

@@ -391,20 +391,6 @@ fn audit_scores_open_model_predictions() {
     assert_eq!(rows[1]["attribution"], rows[0]["key_id"]);
 }
 
-/// The reference model, or `None` (the test is skipped, saying so) when it is not fetched;
-/// with `PROVMARK_REQUIRE_MODEL` set (CI) a missing model fails the test.
-fn smollm2() -> Option<PathBuf> {
-    let path = provmark_text::smollm2_path();
-    if path.is_none() {
-        assert!(
-            std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
-            "the reference model is missing (run scripts/fetch-model.sh)"
-        );
-        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
-    }
-    path
-}
-
 /// SmolLM2 in candle through the CLI: a key made with the model's tokenizer, 200 tokens at
 /// temperature 1 (end-of-turn ignored, so the length is fixed), detected from the text at
 /// p < 1e-6; the unwatermarked twin (same seed) is not. Seeded; false-failure probability
@@ -413,7 +399,9 @@ fn smollm2() -> Option<PathBuf> {
 #[cfg(feature = "candle")]
 #[test]
 fn real_model_generate_then_detect() {
-    let Some(model) = smollm2() else { return };
+    let Some(model) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let m = model.to_str().unwrap();
     let dir = tmpdir("real");
     let key = keygen(&dir, &["--tokenizer", m]);

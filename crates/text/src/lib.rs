@@ -58,6 +58,25 @@ pub fn smollm2_path() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// [`smollm2_path`] for test suites and benches that need the reference model: `Ok(None)`
+/// (after saying on stderr that the caller is skipped) when it is not fetched, and an error
+/// instead when `PROVMARK_REQUIRE_MODEL` is set, as CI sets it, so a missing model fails there.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when the model is required and missing.
+pub fn smollm2_or_skip() -> Result<Option<PathBuf>> {
+    let path = smollm2_path();
+    if path.is_none() {
+        if std::env::var_os("PROVMARK_REQUIRE_MODEL").is_some() {
+            return Err(Error::InvalidInput(
+                "the reference model is missing (run scripts/fetch-model.sh)".into(),
+            ));
+        }
+        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
+    }
+    Ok(path)
+}
+
 /// Loads the tokenizer a spec names.
 ///
 /// # Errors

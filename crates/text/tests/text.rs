@@ -58,29 +58,15 @@ fn huggingface_tokenizer_json_loads() {
     assert!(provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).is_err());
 }
 
-/// The real model's file: `$PROVMARK_MODEL`, else where `scripts/fetch-model.sh` caches it.
-/// `None` (the test is skipped, saying so) unless the file exists; CI fetches it first and sets
-/// `PROVMARK_REQUIRE_MODEL=1`, which turns a missing file into a failure.
-#[cfg(feature = "gguf")]
-fn smollm2() -> Option<std::path::PathBuf> {
-    let path = provmark_text::smollm2_path();
-    if path.is_none() {
-        assert!(
-            std::env::var_os("PROVMARK_REQUIRE_MODEL").is_none(),
-            "the reference model is missing (run scripts/fetch-model.sh)"
-        );
-        eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
-    }
-    path
-}
-
 /// SmolLM2's tokenizer from the GGUF metadata follows its `smollm` pre-tokenizer: digits one
 /// by one, byte-level BPE without a prefix space, ChatML control tokens as single ids, and a
 /// lossless round trip on digits, spaces and Unicode.
 #[cfg(feature = "gguf")]
 #[test]
 fn gguf_tokenizer_follows_smollm_pre_tokenizer() {
-    let Some(path) = smollm2() else { return };
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
     let tok = provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).unwrap();
     assert_eq!(tok.vocab_size(), 49_152);
     assert_eq!(tok.spec(), TokenizerSpec::Gguf { path: path.clone() });
