@@ -273,17 +273,27 @@ pub fn run(
         }
     };
     let threads = cfg.threads.clamp(1, todo.len().max(1));
+    // A worker's error is recorded at once, so the other workers stop at their next job.
+    let record = |e: Error| {
+        if let Ok(mut f) = failure.lock()
+            && f.is_none()
+        {
+            *f = Some(e);
+        }
+    };
     std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..threads).map(|_| sc.spawn(worker)).collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    if let Err(e) = worker() {
+                        record(e);
+                    }
+                })
+            })
+            .collect();
         for h in handles {
-            let r = h.join().unwrap_or_else(|_| {
-                Err(Error::InvalidInput("an evaluation worker panicked".into()))
-            });
-            if let Err(e) = r
-                && let Ok(mut f) = failure.lock()
-                && f.is_none()
-            {
-                *f = Some(e);
+            if h.join().is_err() {
+                record(Error::InvalidInput("an evaluation worker panicked".into()));
             }
         }
     });
