@@ -107,7 +107,6 @@ impl ModelInfo {
 pub struct Llama {
     info: ModelInfo,
     state: Mutex<State>,
-    stop: Vec<u32>,
     ignore_eos: bool,
 }
 
@@ -145,7 +144,6 @@ impl Llama {
         let info = model_info(&content)?;
         let model = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).map_err(engine)?;
         Ok(Llama {
-            stop: info.eos_token.into_iter().collect(),
             ignore_eos: false,
             state: Mutex::new(State {
                 model,
@@ -167,11 +165,6 @@ impl Llama {
     #[must_use]
     pub fn ignore_eos(mut self, yes: bool) -> Self {
         self.ignore_eos = yes;
-        self.stop = if yes {
-            Vec::new()
-        } else {
-            self.info.eos_token.into_iter().collect()
-        };
         self
     }
 
@@ -322,7 +315,11 @@ impl LanguageModel for Llama {
     }
 
     fn stop_tokens(&self) -> &[u32] {
-        &self.stop
+        if self.ignore_eos {
+            &[]
+        } else {
+            self.info.eos_token.as_slice()
+        }
     }
 }
 

@@ -84,7 +84,7 @@ pub fn run(a: DemoArgs) -> CliResult<ExitCode> {
         let path = model::gguf_path(spec)?;
         let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
         eprintln!("provmark: loading {} ...", path.display());
-        let lm = model::load(&path.to_string_lossy(), tok.as_ref(), false)?;
+        let lm = model::load_gguf(&path, tok.as_ref(), false)?;
         let mut prompts = Vec::new();
         for text in CHAT_PROMPTS.iter().cycle().take(cfg.prompts) {
             let ids = lm.prompt_ids(tok.as_ref(), text, &PromptStyle::default())?;

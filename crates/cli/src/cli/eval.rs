@@ -238,7 +238,7 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     use sha2::{Digest, Sha256};
     let path = model::gguf_path(spec)?;
     let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
-    let lm = model::load(&path.to_string_lossy(), tok.as_ref(), false)?;
+    let lm = model::load_gguf(&path, tok.as_ref(), false)?;
     let text = match &a.prompt_file {
         Some(f) => std::fs::read_to_string(f).map_err(|e| provmark::Error::io(f, e))?,
         None => CHAT_PROMPTS.to_owned(),

@@ -5,7 +5,7 @@ use provmark::lm::LanguageModel;
 use provmark::lm::synthetic::SyntheticLm;
 use provmark::text::Tokenizer;
 use provmark_cli::ngram::NgramLm;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A loaded model.
 pub enum Model {
@@ -98,6 +98,25 @@ pub fn gguf_path(spec: &str) -> CliResult<PathBuf> {
     Ok(PathBuf::from(spec))
 }
 
+/// Loads a GGUF model for a key whose tokenizer is `tok` (checked to be the model's own).
+pub fn load_gguf(path: &Path, tok: &dyn Tokenizer, ignore_eos: bool) -> CliResult<Model> {
+    #[cfg(feature = "candle")]
+    {
+        let lm = provmark_candle::Llama::load(path)?.ignore_eos(ignore_eos);
+        lm.check_tokenizer(tok).context(path.display())?;
+        Ok(Model::Chat(Box::new(lm)))
+    }
+    #[cfg(not(feature = "candle"))]
+    {
+        let _ = (tok, ignore_eos);
+        Err(provmark::Error::InvalidInput(format!(
+            "{}: running GGUF models needs the `candle` feature of provmark-cli",
+            path.display()
+        ))
+        .into())
+    }
+}
+
 /// Loads `--model` for a key whose tokenizer is `tok`; `ignore_eos` keeps a chat model from
 /// ending its answer early.
 pub fn load(spec: &str, tok: &dyn Tokenizer, ignore_eos: bool) -> CliResult<Model> {
@@ -105,22 +124,7 @@ pub fn load(spec: &str, tok: &dyn Tokenizer, ignore_eos: bool) -> CliResult<Mode
         return Ok(Model::Raw(Box::new(SyntheticLm::for_tokenizer(tok)?)));
     }
     if is_gguf(spec) {
-        let path = gguf_path(spec)?;
-        #[cfg(feature = "candle")]
-        {
-            let lm = provmark_candle::Llama::load(&path)?.ignore_eos(ignore_eos);
-            lm.check_tokenizer(tok).context(path.display())?;
-            return Ok(Model::Chat(Box::new(lm)));
-        }
-        #[cfg(not(feature = "candle"))]
-        {
-            let _ = ignore_eos;
-            return Err(provmark::Error::InvalidInput(format!(
-                "{}: running GGUF models needs the `candle` feature of provmark-cli",
-                path.display()
-            ))
-            .into());
-        }
+        return load_gguf(&gguf_path(spec)?, tok, ignore_eos);
     }
     let path = PathBuf::from(spec);
     let lm = NgramLm::load(&path)?;
