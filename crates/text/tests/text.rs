@@ -109,3 +109,32 @@ fn gguf_tokenizer_rejects_non_gguf_files() {
     assert!(matches!(err, provmark::Error::Tokenizer(_)), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// provmark's GGUF tokenizer gives SmolLM2 the ids that llama.cpp's own, independent
+/// implementation gives, on 44 texts with digits, spaces, code, many scripts, emoji and
+/// invisible characters. The vectors were written by `bindings/c/tests/c/llama_tokenize.c`
+/// (llama.cpp from llama-cpp-python 0.3.36) from `data/smollm2-texts.jsonl`; CI regenerates them
+/// and compares (scripts/llama-cpp.sh tokenize).
+#[cfg(feature = "gguf")]
+#[test]
+fn gguf_tokenizer_matches_llama_cpp_vectors() {
+    let Some(path) = provmark_text::smollm2_or_skip().unwrap() else {
+        return;
+    };
+    let tok = provmark_text::load(&TokenizerSpec::parse(path.to_str().unwrap())).unwrap();
+    let vectors = include_str!("data/smollm2-llama-cpp.jsonl");
+    let mut n = 0;
+    for line in vectors.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = v["text"].as_str().unwrap();
+        let want: Vec<u32> = v["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tok.encode(text).unwrap(), want, "text {text:?}");
+        n += 1;
+    }
+    assert_eq!(n, 44);
+}
