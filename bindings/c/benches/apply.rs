@@ -1,5 +1,5 @@
-//! The llama.cpp sampler's `apply` (`provmark_sampler_apply`) on a full, unsorted
-//! SmolLM2-sized candidate array, and on a top-k 40 array.
+//! The llama.cpp sampler's `apply` (`provmark_sampler_apply`) on a full SmolLM2-sized candidate
+//! array (in id order, as llama.cpp builds it, and reversed), and on a top-k 40 array.
 //!
 //! `cargo bench -p provmark-c --bench apply`
 
@@ -23,6 +23,7 @@ fn apply(c: &mut Criterion) {
     let mut g = c.benchmark_group("llama_sampler_apply");
     for (name, data) in [
         ("full/49152", candidates(0..49_152)),
+        ("full_reversed/49152", candidates((0..49_152).rev())),
         (
             "top_k40/49152",
             candidates((0..40).map(|i| i * 1_201 % 49_152)),

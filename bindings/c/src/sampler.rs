@@ -18,12 +18,12 @@ pub struct TokenData {
     pub p: f32,
 }
 
-/// One keystream byte per ChaCha8 block is what a lone lookup costs; below this many candidates
-/// per vocabulary entry, per-candidate lookups beat filling the whole vocabulary's bytes.
+/// A lone green test costs one ChaCha8 block (64 keystream bytes); with fewer than one candidate
+/// per 64 vocabulary entries (a top-k array), per-candidate tests beat biasing the whole range.
 const SPARSE_RATIO: usize = 64;
 
 /// The sampler state of one sequence: the key's scheme, the recent history (at most 8 tokens,
-/// enough for any context width), and a byte buffer reused across steps.
+/// enough for any context width), and a buffer of per-token bias values reused across steps.
 ///
 /// ```
 /// use provmark::key::SecretKey;
@@ -45,7 +45,7 @@ const SPARSE_RATIO: usize = 64;
 pub struct CandidateSampler {
     kgw: Kgw,
     history: StreamState,
-    bytes: Vec<u8>,
+    adds: Vec<f32>,
 }
 
 impl CandidateSampler {
@@ -54,7 +54,7 @@ impl CandidateSampler {
         CandidateSampler {
             kgw,
             history: StreamState::default(),
-            bytes: Vec::new(),
+            adds: Vec::new(),
         }
     }
 
@@ -84,32 +84,53 @@ impl CandidateSampler {
     /// # Errors
     /// [`Error::TokenOutOfRange`] for a negative id or one at or above 2^21; nothing is changed.
     pub fn apply(&mut self, candidates: &mut [TokenData]) -> Result<()> {
-        let Some(seed) = self.kgw.seed(self.history.history())? else {
+        let history = self.history.history();
+        if self.kgw.context_of(history).is_none() {
             return Ok(());
-        };
-        let mut bound = 0usize;
-        for (i, c) in candidates.iter().enumerate() {
-            bound = bound.max(check_id(c.id, i)? as usize + 1);
         }
-        let delta = self.kgw.params().delta();
+        // One pass the compiler can vectorise: the id range, and whether the array is the
+        // identity layout (data[i].id == i, as llama.cpp builds it before any sampler runs).
+        let (lo, hi, identity) = candidates
+            .iter()
+            .zip(0i32..)
+            .fold((i32::MAX, -1i32, true), |(lo, hi, id), (c, i)| {
+                (lo.min(c.id), hi.max(c.id), id & (c.id == i))
+            });
+        if lo < 0 || hi as usize >= MAX_VOCAB {
+            for (i, c) in candidates.iter().enumerate() {
+                check_id(c.id, i)?;
+            }
+        }
+        let bound = (hi + 1) as usize;
         if candidates.len().saturating_mul(SPARSE_RATIO) < bound {
-            for c in candidates.iter_mut() {
-                if self.kgw.green_under(&seed, c.id as u32) {
-                    c.logit += delta;
+            if let Some(seed) = self.kgw.seed(history)? {
+                let delta = self.kgw.params().delta();
+                for c in candidates.iter_mut() {
+                    if self.kgw.green_under(&seed, c.id as u32) {
+                        c.logit += delta;
+                    }
                 }
             }
             return Ok(());
         }
-        if self.bytes.len() < bound {
+        // Dense: the core's own branch-free bias runs over a vector of -0.0 (the exact identity
+        // of IEEE addition), so green entries become δ and red ones stay -0.0; each candidate
+        // then adds its entry, and red logits keep their exact bits (also -0.0, ±inf, NaN).
+        // A per-candidate green test would be a branch on a coin flip, which costs ~5x more.
+        if self.adds.len() < bound {
             // Grows once to the vocabulary size, then is reused: no allocation per step.
-            self.bytes.resize(bound, 0);
+            self.adds.resize(bound, -0.0);
         }
-        let bytes = self.bytes.get_mut(..bound).unwrap_or_default();
-        seed.fill_wrapped(self.kgw.shift(), bytes);
-        let t = self.kgw.params().threshold();
-        for c in candidates.iter_mut() {
-            if bytes.get(c.id as usize).is_some_and(|&b| b < t) {
-                c.logit += delta;
+        let adds = self.adds.get_mut(..bound).unwrap_or_default();
+        adds.fill(-0.0);
+        self.kgw.bias(history, adds)?;
+        if identity {
+            for (c, a) in candidates.iter_mut().zip(adds.iter()) {
+                c.logit += a;
+            }
+        } else {
+            for c in candidates.iter_mut() {
+                c.logit += adds.get(c.id as usize).copied().unwrap_or(-0.0);
             }
         }
         Ok(())
@@ -152,6 +173,18 @@ mod tests {
             let mut s = CandidateSampler::new(k.clone());
             for &t in &history {
                 s.accept(t as i32).unwrap();
+            }
+            // Dense, in id order (llama.cpp's layout before any sampler runs).
+            let mut ordered: Vec<TokenData> = (0..vocab as i32)
+                .map(|id| TokenData {
+                    id,
+                    logit: base[id as usize],
+                    p: 0.5,
+                })
+                .collect();
+            s.apply(&mut ordered).unwrap();
+            for c in &ordered {
+                assert_eq!(c.logit.to_bits(), full[c.id as usize].to_bits());
             }
             // Dense, reversed order.
             let mut dense: Vec<TokenData> = (0..vocab as i32)
