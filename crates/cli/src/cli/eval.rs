@@ -16,6 +16,7 @@ use std::time::Instant;
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Corpus (files, directories, JSON Lines, HTML); default: the Rust toolchain's books.
+    /// With --model: one more human domain for the false-positive table.
     #[arg(long)]
     corpus: Vec<PathBuf>,
     /// Repetitive human text for the dedup comparison (default: code blocks of the Rust books).
@@ -59,7 +60,7 @@ pub struct EvalArgs {
     /// Use only the first N prompts.
     #[arg(long, requires = "model")]
     limit: Option<usize>,
-    /// Maximum answer length in tokens (default 200; 100 with --quick).
+    /// Maximum answer length in tokens (default 400; 100 with --quick).
     #[arg(long, requires = "model")]
     tokens: Option<usize>,
     /// Worker threads, each with its own model instance (default: the core count).
@@ -234,7 +235,7 @@ fn radioactivity_only(
 #[cfg(feature = "candle")]
 fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     use super::model::{self, PromptStyle};
-    use provmark_cli::eval::real::{self, RealConfig};
+    use provmark_cli::eval::real::{self, HumanDomain, RealConfig};
     use sha2::{Digest, Sha256};
     let path = model::gguf_path(spec)?;
     let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
@@ -260,14 +261,55 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
         h.update(buf.get(..n).unwrap_or_default());
     }
     let model_id = provmark::key::to_hex(&h.finalize());
+    // Human text for false positives: the --corpus books, and the Rust documentation's prose
+    // and code (installed with the toolchain).
+    let mut human = Vec::new();
+    if !a.corpus.is_empty() {
+        let texts = load_corpus(&a.corpus)?
+            .documents
+            .into_iter()
+            .map(|d| d.text);
+        human.push(HumanDomain {
+            name: "books (--corpus)".into(),
+            texts: texts.collect(),
+        });
+    }
+    match corpus::rust_docs() {
+        Ok(c) => {
+            human.push(HumanDomain {
+                name: "Rust documentation, prose".into(),
+                texts: c.documents.into_iter().map(|d| d.text).collect(),
+            });
+            human.push(HumanDomain {
+                name: "Rust documentation, code".into(),
+                texts: c.code.into_iter().map(|d| d.text).collect(),
+            });
+        }
+        Err(e) => eprintln!("provmark: no Rust documentation for false positives: {e}"),
+    }
+    let tokens = a.tokens.unwrap_or(if a.quick { 100 } else { 400 });
+    let defaults = RealConfig::default();
     let cfg = RealConfig {
-        tokens: a.tokens.unwrap_or(if a.quick { 100 } else { 200 }),
+        tokens,
+        lengths: defaults
+            .lengths
+            .iter()
+            .copied()
+            .filter(|&l| l <= tokens)
+            .collect(),
+        attack_length: defaults.attack_length.min(tokens),
+        human_keys: if a.quick { 5 } else { defaults.human_keys },
+        human_max_chunks: if a.quick {
+            100
+        } else {
+            defaults.human_max_chunks
+        },
         seed: a.seed.unwrap_or(1),
         threads: a.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
         }),
         cache_dir: super::demo::cache_dir(),
-        ..RealConfig::default()
+        ..defaults
     };
     let total = (prompts.len() * cfg.settings.len() * 2) as u64;
     let bar = ProgressBar::new(total);
@@ -280,15 +322,14 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     let make = || -> provmark::Result<Box<dyn provmark::lm::LanguageModel>> {
         Ok(Box::new(provmark_candle::Llama::load(&path)?))
     };
-    let r = real::run(
-        &make,
-        &lm.describe(),
-        &model_id,
-        tok.as_ref(),
-        &prompts,
-        &cfg,
-        &|| bar.inc(1),
-    )?;
+    let name = lm.describe();
+    let under_test = real::ModelUnderTest {
+        make: &make,
+        name: &name,
+        id: &model_id,
+        tokenizer: tok.as_ref(),
+    };
+    let r = real::run(&under_test, &prompts, &human, &cfg, &|| bar.inc(1))?;
     bar.finish_and_clear();
     std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
     let json = a.out.join("real.json");
