@@ -153,6 +153,10 @@ int main(int argc, char **argv) {
     }
 
     uint32_t *out = malloc((size_t) o.tokens * sizeof *out);
+    if (!out) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
     int n_out = 0;
     struct llama_batch batch = llama_batch_get_one(prompt, n_prompt);
     llama_token next;
