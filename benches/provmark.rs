@@ -1,6 +1,6 @@
 //! Criterion benchmarks. Ids are stable so results compare over time:
 //! `bias/V/B`, `sample/V/B` (top-p 0.95, temperature 0.8), `sample_plain/V`, `detect/dedup`, `detect/nodedup`, `pvalue`, `prf/seed`,
-//! `prf/byte`.
+//! `prf/byte`, `prf/keystream/V` (the keystream of one step: V bytes).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provmark::detect::{Detector, DetectorConfig};
@@ -136,6 +136,13 @@ fn tails(c: &mut Criterion) {
     });
     let seed = prf.seed(&[1, 2]).unwrap();
     c.bench_function("prf/byte", |b| b.iter(|| seed.byte(black_box(77_777))));
+    // The keystream floor of one biasing step: one byte per vocabulary entry.
+    for v in [49_152usize, 128_256] {
+        let mut buf = vec![0u8; v];
+        c.bench_function(&format!("prf/keystream/{v}"), |b| {
+            b.iter(|| seed.fill_wrapped(0, black_box(&mut buf)))
+        });
+    }
 }
 
 criterion_group!(benches, bias, sample, sample_plain, detect, tails);
