@@ -304,6 +304,21 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
         } else {
             defaults.human_max_chunks
         },
+        radio_shares: if a.quick {
+            vec![0.5, 0.0]
+        } else {
+            defaults.radio_shares.clone()
+        },
+        radio_train_tokens: if a.quick {
+            20_000
+        } else {
+            defaults.radio_train_tokens
+        },
+        radio_forward_tokens: if a.quick {
+            2_000
+        } else {
+            defaults.radio_forward_tokens
+        },
         seed: a.seed.unwrap_or(1),
         threads: a.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get)

@@ -51,6 +51,13 @@ pub struct RealConfig {
     pub human_chunk: usize,
     /// Most chunks taken from one domain.
     pub human_max_chunks: usize,
+    /// Shares of the model's watermarked exchanges in the n-gram students' training data (the
+    /// radioactivity experiment; empty: skipped).
+    pub radio_shares: Vec<f64>,
+    /// Training tokens per student.
+    pub radio_train_tokens: usize,
+    /// Tokens of served exchanges forwarded through each student.
+    pub radio_forward_tokens: usize,
 }
 
 impl Default for RealConfig {
@@ -78,6 +85,9 @@ impl Default for RealConfig {
             human_keys: 20,
             human_chunk: 200,
             human_max_chunks: 500,
+            radio_shares: vec![0.5, 0.1, 0.02, 0.0],
+            radio_train_tokens: 200_000,
+            radio_forward_tokens: 20_000,
         }
     }
 }
@@ -176,6 +186,27 @@ pub struct HumanSummary {
     pub max_z: f64,
 }
 
+/// One student of the radioactivity experiment.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RadioRow {
+    /// Share of teacher exchanges in its training data.
+    pub share: f64,
+    /// Teacher tokens it was trained on.
+    pub teacher_tokens: usize,
+    /// All training tokens.
+    pub train_tokens: usize,
+    /// Served tokens forwarded through it.
+    pub forwarded: usize,
+    /// Distinct tuples scored for the serving key.
+    pub scored: u64,
+    /// Holm-corrected log10 p of the key that served the exchanges.
+    pub log10_p_served: f64,
+    /// The smallest Holm-corrected log10 p among the other keys.
+    pub log10_p_best_other: f64,
+    /// Whether the audit named the serving key (and only it).
+    pub attributed: bool,
+}
+
 /// Aggregates of one (setting, watermarked or not) cell.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RealSummary {
@@ -232,6 +263,8 @@ pub struct RealResult {
     pub attacks: Vec<AttackSummary>,
     /// False positives on human text.
     pub human: Vec<HumanSummary>,
+    /// The radioactivity experiment with this model as the teacher.
+    pub radioactivity: Vec<RadioRow>,
     /// Every answer.
     pub rows: Vec<RealRow>,
 }
@@ -561,6 +594,16 @@ pub fn run(
     }
     let attacks = attack_prefixes(&prefixes, &pool, &det, tok, cfg)?;
     let human = human_false_positives(&human_ids, tok.vocab_size(), cfg)?;
+    let mut exchanges = Vec::new();
+    for (_, p, wm, id) in &jobs {
+        if *wm && let Some(g) = cache.get(id) {
+            let mut ex = prompts.get(*p).cloned().unwrap_or_default();
+            ex.extend_from_slice(&g.ids);
+            exchanges.push(ex);
+        }
+    }
+    let human_docs: Vec<Vec<u32>> = human_ids.iter().flat_map(|(_, c)| c.clone()).collect();
+    let radioactivity = radioactivity(&exchanges, &human_docs, tok, cfg)?;
     Ok(RealResult {
         model: model.to_owned(),
         gamma: cfg.params.gamma(),
@@ -573,8 +616,101 @@ pub fn run(
         by_length,
         attacks,
         human,
+        radioactivity,
         rows,
     })
+}
+
+/// Keys the radioactivity audit tests besides the serving one.
+const RADIO_OTHER_KEYS: usize = 100;
+
+/// Does an n-gram student trained on the model's watermarked exchanges inherit the watermark?
+/// Each student (order 4) trains on `radio_train_tokens`: the first exchanges (prompt and
+/// watermarked answer, as a distillation set holds them) making up the given share, human text
+/// the rest. The auditor forwards the first `radio_forward_tokens` of those exchanges through
+/// the student (the open-model test: its most likely next token at every position,
+/// [`Audit::add_predictions`], prompt contexts excluded) and audits against the serving key and
+/// 100 other keys, Holm-corrected at 1e-6. The 0 % student never saw an exchange (control).
+fn radioactivity(
+    exchanges: &[Vec<u32>],
+    human: &[Vec<u32>],
+    tok: &dyn Tokenizer,
+    cfg: &RealConfig,
+) -> Result<Vec<RadioRow>> {
+    use crate::ngram::NgramLm;
+    use provmark::key::KeyFile;
+    use provmark::provenance::audit::{Audit, AuditConfig};
+    use provmark::scheme::SchemeConfig;
+    let mut out = Vec::new();
+    if exchanges.is_empty() || human.is_empty() {
+        return Ok(out);
+    }
+    let key_file = |k: usize| KeyFile {
+        secret: eval_key(cfg.seed, k),
+        scheme: SchemeConfig::kgw(cfg.params),
+        tokenizer: tok.spec(),
+        account: None,
+    };
+    // Keys 0 (serving) and 10_000.. (others; apart from the false-positive keys).
+    let keys: Vec<KeyFile> = std::iter::once(key_file(0))
+        .chain((0..RADIO_OTHER_KEYS).map(|k| key_file(10_000 + k)))
+        .collect();
+    let take = |docs: &[Vec<u32>], budget: usize| -> Vec<Vec<u32>> {
+        let mut left = budget;
+        let mut v = Vec::new();
+        for d in docs {
+            if left == 0 {
+                break;
+            }
+            let n = d.len().min(left);
+            v.push(d.get(..n).unwrap_or_default().to_vec());
+            left -= n;
+        }
+        v
+    };
+    let forwarded = take(exchanges, cfg.radio_forward_tokens);
+    for &share in &cfg.radio_shares {
+        let n_teacher = (share * cfg.radio_train_tokens as f64).round() as usize;
+        let teacher = take(exchanges, n_teacher);
+        let teacher_tokens: usize = teacher.iter().map(Vec::len).sum();
+        let human_part = take(human, cfg.radio_train_tokens.saturating_sub(teacher_tokens));
+        let train_tokens = teacher_tokens + human_part.iter().map(Vec::len).sum::<usize>();
+        let student = NgramLm::train(
+            teacher.into_iter().chain(human_part),
+            4,
+            tok.vocab_size(),
+            tok.spec(),
+        )?;
+        let mut audit = Audit::new(AuditConfig::default())?;
+        for k in &keys {
+            audit.add_key(k)?;
+        }
+        for ex in &forwarded {
+            let preds = provmark::lm::greedy_predictions(&student, ex)?;
+            audit.add_predictions(ex, &preds)?;
+        }
+        let report = audit.report()?;
+        let served = report.rows.first();
+        let best_other = report
+            .rows
+            .iter()
+            .skip(1)
+            .map(|r| r.corrected_log10_p_value)
+            .fold(0.0f64, f64::min);
+        out.push(RadioRow {
+            share,
+            teacher_tokens,
+            train_tokens,
+            forwarded: forwarded.iter().map(Vec::len).sum(),
+            scored: served.map_or(0, |r| r.scored),
+            log10_p_served: served.map_or(0.0, |r| r.corrected_log10_p_value),
+            log10_p_best_other: best_other,
+            attributed: served.is_some_and(|r| {
+                report.attribution.as_deref() == Some(r.label()) && report.tied.is_empty()
+            }),
+        });
+    }
+    Ok(out)
 }
 
 /// The edits of the evaluation, at the strength the n-gram evaluation reports (30 %).
@@ -870,6 +1006,30 @@ pub fn markdown(r: &RealResult) -> String {
                 100.0 * h.fp_1e3 as f64 / t,
                 h.fp_1e6,
                 h.max_z
+            );
+        }
+    }
+    if !r.radioactivity.is_empty() {
+        s.push_str(
+            "\n## Radioactivity: n-gram students trained on this model's watermarked exchanges\n\n\
+             Open-model audit of the served exchanges forwarded through each student, against \
+             the serving key and 100 others (Holm-corrected, α 1e-6).\n\n\
+             | teacher share | teacher tokens | training tokens | forwarded | scored | \
+             log10 p, serving key | best other key | named |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for x in &r.radioactivity {
+            let _ = writeln!(
+                s,
+                "| {:.0} % | {} | {} | {} | {} | {:.1} | {:.1} | {} |",
+                100.0 * x.share,
+                x.teacher_tokens,
+                x.train_tokens,
+                x.forwarded,
+                x.scored,
+                x.log10_p_served,
+                x.log10_p_best_other,
+                if x.attributed { "yes" } else { "no" }
             );
         }
     }
