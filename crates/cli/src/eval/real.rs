@@ -189,7 +189,8 @@ pub struct HumanSummary {
 /// One student of the radioactivity experiment.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RadioRow {
-    /// Share of teacher exchanges in its training data.
+    /// Share of teacher exchanges asked for (the table shows the share obtained, smaller when
+    /// the model's exchanges run out).
     pub share: f64,
     /// Teacher tokens it was trained on.
     pub teacher_tokens: usize,
@@ -627,7 +628,8 @@ const RADIO_OTHER_KEYS: usize = 100;
 /// Does an n-gram student trained on the model's watermarked exchanges inherit the watermark?
 /// Each student (order 4) trains on `radio_train_tokens`: the first exchanges (prompt and
 /// watermarked answer, as a distillation set holds them) making up the given share, human text
-/// the rest. The auditor forwards the first `radio_forward_tokens` of those exchanges through
+/// the rest (when the exchanges run out, the share is smaller and the table says so). The
+/// auditor forwards the first `radio_forward_tokens` of those exchanges through
 /// the student (the open-model test: its most likely next token at every position,
 /// [`Audit::add_predictions`], prompt contexts excluded) and audits against the serving key and
 /// 100 other keys, Holm-corrected at 1e-6. The 0 % student never saw an exchange (control).
@@ -1022,7 +1024,7 @@ pub fn markdown(r: &RealResult) -> String {
             let _ = writeln!(
                 s,
                 "| {:.0} % | {} | {} | {} | {} | {:.1} | {:.1} | {} |",
-                100.0 * x.share,
+                100.0 * x.teacher_tokens as f64 / x.train_tokens.max(1) as f64,
                 x.teacher_tokens,
                 x.train_tokens,
                 x.forwarded,
