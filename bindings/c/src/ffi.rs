@@ -114,15 +114,10 @@ fn status(f: impl FnOnce() -> Result<(), Failure>) -> c_int {
     guard(|code| code, || f().map(|()| PROVMARK_OK))
 }
 
-/// A slice from a C pointer and length; `NULL` is allowed only with length 0.
-///
-/// # Safety
-/// `ptr` must point to `len` readable `T`s when `len > 0`.
-unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], Failure> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
+/// The checks [`slice`] and [`slice_mut`] share for a non-empty buffer: a non-null pointer
+/// and at most `isize::MAX` bytes.
+fn check_parts<T>(is_null: bool, len: usize, what: &str) -> Result<(), Failure> {
+    if is_null {
         return Err(null(what));
     }
     if len > isize::MAX as usize / size_of::<T>().max(1) {
@@ -131,6 +126,18 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T],
             format!("`{what}` length {len} is too large"),
         ));
     }
+    Ok(())
+}
+
+/// A slice from a C pointer and length; `NULL` is allowed only with length 0.
+///
+/// # Safety
+/// `ptr` must point to `len` readable `T`s when `len > 0`.
+unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    check_parts::<T>(ptr.is_null(), len, what)?;
     // SAFETY: non-null, length checked against isize::MAX bytes, validity is the caller's
     // documented obligation.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -144,15 +151,7 @@ unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize, what: &str) -> Result<&'a mu
     if len == 0 {
         return Ok(&mut []);
     }
-    if ptr.is_null() {
-        return Err(null(what));
-    }
-    if len > isize::MAX as usize / size_of::<T>().max(1) {
-        return Err(Failure(
-            PROVMARK_ERR_INVALID_ARGUMENT,
-            format!("`{what}` length {len} is too large"),
-        ));
-    }
+    check_parts::<T>(ptr.is_null(), len, what)?;
     // SAFETY: as in `slice`, plus exclusivity, which the caller guarantees.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
