@@ -1,0 +1,246 @@
+//! The detector side: `provmark.detect` (one text or id sequence, exact p-value), its result
+//! `Detection` (the fields of `provmark detect --json`), and `provmark.Audit` (pooled evidence
+//! over a corpus, per key or account, Holm-corrected), all releasing the GIL while they score.
+
+use crate::errors::{IntoPy, invalid};
+use crate::ids;
+use crate::keys::{Key, MasterKey};
+use provmark::detect::{Detector, DetectorConfig, TokenFlag};
+use provmark::provenance::audit::{Audit as CoreAudit, AuditConfig};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+/// The result of `provmark.detect`: the fields of `provmark detect --json`, plus per-token
+/// flags.
+///
+/// `p_value` is the exact binomial tail `P[X >= green]`, `X ~ Binomial(scored, gamma)`; it is 0.0
+/// when it underflows a double, so `log10_p_value` (always finite) is the authoritative figure.
+#[pyclass(module = "provmark", frozen, get_all)]
+pub struct Detection {
+    /// The scheme's name (`"kgw"`).
+    scheme: &'static str,
+    /// The key id tested for.
+    key_id: String,
+    /// Tokens seen.
+    tokens: usize,
+    /// Distinct (context, token) tuples scored.
+    scored: usize,
+    /// Green among the scored.
+    green: usize,
+    /// The null green probability.
+    gamma: f64,
+    /// `(green - gamma * scored) / sqrt(scored * gamma * (1 - gamma))`.
+    z_score: f64,
+    /// The exact p-value (0.0 on underflow; see `log10_p_value`).
+    p_value: f64,
+    /// log10 of the p-value.
+    log10_p_value: f64,
+    /// `"watermarked"`, `"not_watermarked"` or `"insufficient"`.
+    verdict: &'static str,
+    /// The significance level the verdict was taken at.
+    alpha: f64,
+    /// One of `"green"`, `"red"`, `"repeated"`, `"no_context"` per token.
+    flags: Vec<&'static str>,
+}
+
+#[pymethods]
+impl Detection {
+    /// Whether the verdict is `"watermarked"`.
+    #[getter]
+    fn watermarked(&self) -> bool {
+        self.verdict == "watermarked"
+    }
+
+    /// The fields of `provmark detect --json` as a dict (without `flags`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("scheme", self.scheme)?;
+        d.set_item("key_id", &self.key_id)?;
+        d.set_item("tokens", self.tokens)?;
+        d.set_item("scored", self.scored)?;
+        d.set_item("green", self.green)?;
+        d.set_item("gamma", self.gamma)?;
+        d.set_item("z_score", self.z_score)?;
+        d.set_item("p_value", self.p_value)?;
+        d.set_item("log10_p_value", self.log10_p_value)?;
+        d.set_item("verdict", self.verdict)?;
+        Ok(d)
+    }
+
+    fn __bool__(&self) -> bool {
+        self.watermarked()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Detection(verdict={:?}, green={}, scored={}, tokens={}, z_score={:.2}, log10_p_value={:.2}, key_id={:?})",
+            self.verdict,
+            self.green,
+            self.scored,
+            self.tokens,
+            self.z_score,
+            self.log10_p_value,
+            self.key_id
+        )
+    }
+}
+
+fn flag_name(f: TokenFlag) -> &'static str {
+    match f {
+        TokenFlag::Green => "green",
+        TokenFlag::Red => "red",
+        TokenFlag::Repeated => "repeated",
+        TokenFlag::NoContext => "no_context",
+    }
+}
+
+/// Tests `input` (a `str`, tokenized with the key's tokenizer; or token ids, as a list or an
+/// integer array) for `key`'s watermark.
+///
+/// Repeated (context, token) tuples are scored once unless `dedup=False`; the verdict is
+/// `"watermarked"` when the exact p-value is at most `alpha` and at least `min_tokens` tuples
+/// were scored. Token ids are checked against `vocab_size` (default: the key's tokenizer's).
+#[pyfunction]
+#[pyo3(signature = (key, input, *, alpha = 1e-6, dedup = true, min_tokens = 16, vocab_size = None))]
+pub fn detect(
+    py: Python<'_>,
+    key: &Key,
+    input: &Bound<'_, PyAny>,
+    alpha: f64,
+    dedup: bool,
+    min_tokens: usize,
+    vocab_size: Option<usize>,
+) -> PyResult<Detection> {
+    let config = DetectorConfig {
+        alpha,
+        dedup,
+        min_scored: min_tokens,
+    };
+    config.validate().py()?;
+    let (tokens, vocab) = if let Ok(text) = input.cast::<PyString>() {
+        let text = text.to_str()?;
+        let tok = key.tokenizer(py)?;
+        let ids = py.detach(|| tok.encode(text)).py()?;
+        (ids, vocab_size.unwrap_or(tok.vocab_size()))
+    } else {
+        let ids = ids::read_ids(input, "input")?;
+        let vocab = match vocab_size {
+            Some(v) => v,
+            None => key.tokenizer(py)?.vocab_size(),
+        };
+        (ids, vocab)
+    };
+    let det = Detector::for_scheme(key.kgw.clone(), key.file.key_id(), vocab, config).py()?;
+    let d = py.detach(|| det.detect(&tokens)).py()?;
+    Ok(Detection {
+        scheme: key.scheme_name(),
+        key_id: key.key_id().to_string(),
+        tokens: d.tokens,
+        scored: d.scored,
+        green: d.green,
+        gamma: d.gamma,
+        z_score: d.z_score,
+        p_value: d.p_value,
+        log10_p_value: d.log10_p_value,
+        verdict: match d.verdict {
+            provmark::detect::Verdict::Watermarked => "watermarked",
+            provmark::detect::Verdict::NotWatermarked => "not_watermarked",
+            provmark::detect::Verdict::Insufficient => "insufficient",
+        },
+        alpha,
+        flags: d.flags.into_iter().map(flag_name).collect(),
+    })
+}
+
+/// An incremental corpus audit (`provmark audit`): add keys or accounts, then documents (or a
+/// suspect model's predictions), then read the report. Every distinct (context, token) tuple of
+/// the corpus is scored once per key; p-values are exact and Holm-corrected across the keys.
+#[pyclass(module = "provmark")]
+pub struct Audit {
+    inner: CoreAudit,
+}
+
+#[pymethods]
+impl Audit {
+    /// `alpha` is the family-wise level after Holm–Bonferroni; `exclude_prompts` leaves out
+    /// tuples whose context occurs in a prompt (and, for predictions, earlier in the text).
+    #[new]
+    #[pyo3(signature = (*, alpha = 1e-6, exclude_prompts = true, min_tokens = 16))]
+    fn new(alpha: f64, exclude_prompts: bool, min_tokens: u64) -> PyResult<Self> {
+        let inner = CoreAudit::new(AuditConfig {
+            alpha,
+            exclude_prompts,
+            min_scored: min_tokens,
+        })
+        .py()?;
+        Ok(Audit { inner })
+    }
+
+    /// Tests for one more key (before any document is added).
+    fn add_key(&mut self, key: &Key) -> PyResult<()> {
+        self.inner.add_key(&key.file).py()
+    }
+
+    /// Tests for each account derived from `master` (in shifted mode all in one pass).
+    fn add_accounts(&mut self, master: &MasterKey, accounts: Vec<String>) -> PyResult<()> {
+        self.inner.add_accounts(master.core(), &accounts).py()
+    }
+
+    /// Records a prompt: tuples whose context occurs in it are excluded from then on.
+    fn add_prompt(&mut self, prompt: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ids = ids::read_ids(prompt, "prompt")?;
+        self.inner.add_prompt(&ids);
+        Ok(())
+    }
+
+    /// Scores a document's token ids (its prompt, if given, is recorded first).
+    #[pyo3(signature = (ids, prompt = None))]
+    fn add_document(
+        &mut self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        prompt: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let doc = ids::read_ids(ids, "ids")?;
+        let prompt = prompt.map(|p| ids::read_ids(p, "prompt")).transpose()?;
+        let inner = &mut self.inner;
+        py.detach(|| inner.add_document(&doc, prompt.as_deref()))
+            .py()
+    }
+
+    /// Scores a suspect model's next-token `predictions` along `text` (the open-model test):
+    /// `predictions[t]` is its choice after `text[:t]`; both have the same length.
+    fn add_predictions(
+        &mut self,
+        py: Python<'_>,
+        text: &Bound<'_, PyAny>,
+        predictions: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let text = ids::read_ids(text, "text")?;
+        let preds = ids::read_ids(predictions, "predictions")?;
+        let inner = &mut self.inner;
+        py.detach(|| inner.add_predictions(&text, &preds)).py()
+    }
+
+    /// Documents added so far.
+    #[getter]
+    fn documents(&self) -> u64 {
+        self.inner.documents()
+    }
+
+    /// The report as a dict, as `provmark audit --json` prints it: `rows` (one per key or
+    /// account: `key_id`, `account`, `documents`, `tokens`, `scored`, `green`,
+    /// `expected_green`, `z_score`, `p_value`, `log10_p_value`, `corrected_p_value`,
+    /// `corrected_log10_p_value`, `verdict`), `attribution`, `tied`, `excluded_prompt`,
+    /// `excluded_ledger`.
+    fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let report = self.inner.report().py()?;
+        let json = serde_json::to_string(&report)
+            .map_err(|e| invalid(format!("report could not be serialised: {e}")))?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Audit(documents={})", self.inner.documents())
+    }
+}

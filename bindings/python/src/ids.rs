@@ -1,0 +1,298 @@
+//! Token ids and logits from Python objects.
+//!
+//! Token ids come as any object with the buffer protocol holding integers (numpy and
+//! `array.array` of any integer width, strided views included) or as a sequence of Python ints
+//! (a list, a tuple, a `range`). Logits come as a writable, C-contiguous buffer of float32
+//! (a numpy `float32` array, a CPU torch tensor's `.numpy()` view, `array.array('f')`), used in
+//! place without a copy. Every check raises an `InvalidInputError` or `TokenOutOfRangeError`
+//! naming what was wrong; nothing here panics on any input.
+
+use crate::errors::{invalid, raise};
+use pyo3::buffer::{ElementType, PyUntypedBuffer};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyString};
+
+/// The most context tokens any scheme reads (the PRF takes at most 8).
+pub(crate) const MAX_CONTEXT: usize = 8;
+
+/// The last (at most [`MAX_CONTEXT`]) ids of a sequence, held without allocating.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tail {
+    ids: [u32; MAX_CONTEXT],
+    len: usize,
+}
+
+impl Tail {
+    /// The ids, oldest first.
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        self.ids.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// An integer buffer: its element kind, and the shape and strides it is read through.
+struct IntBuffer {
+    buf: PyUntypedBuffer,
+    signed: bool,
+    bytes: usize,
+}
+
+fn reject_text(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+    {
+        return Err(invalid(format!(
+            "{what} must be token ids (a sequence or integer array), not str or bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The object's buffer if it exports one of integers; `None` if it has no buffer.
+fn int_buffer(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<IntBuffer>> {
+    let Ok(buf) = PyUntypedBuffer::get(obj) else {
+        return Ok(None);
+    };
+    let (signed, bytes) = match ElementType::from_format(buf.format()) {
+        ElementType::SignedInteger { bytes } => (true, bytes),
+        ElementType::UnsignedInteger { bytes } => (false, bytes),
+        _ => {
+            return Err(invalid(format!(
+                "{what} must hold integers; the buffer has format {:?}",
+                buf.format().to_string_lossy()
+            )));
+        }
+    };
+    let f = buf.format().to_bytes();
+    if matches!(f.first(), Some(b'>' | b'!')) || !matches!(bytes, 1 | 2 | 4 | 8) {
+        return Err(invalid(format!(
+            "{what}: unsupported integer layout {:?} (use native byte order)",
+            buf.format().to_string_lossy()
+        )));
+    }
+    if buf.suboffsets().is_some() {
+        return Err(invalid(format!(
+            "{what}: indirect buffers are not supported"
+        )));
+    }
+    Ok(Some(IntBuffer { buf, signed, bytes }))
+}
+
+impl IntBuffer {
+    /// The element at byte offset `off` from the start, as a token id.
+    fn read(&self, off: isize, position: usize) -> PyResult<u32> {
+        let p = self.buf.buf_ptr().cast::<u8>().wrapping_offset(off);
+        // SAFETY: the offset was computed from the buffer's own shape and strides with indices
+        // inside the shape, so it addresses an element of the exporter's memory, which stays
+        // alive while `self.buf` is held. Reads are unaligned-safe.
+        let v: i128 = unsafe {
+            match (self.signed, self.bytes) {
+                (true, 1) => p.cast::<i8>().read_unaligned().into(),
+                (true, 2) => p.cast::<i16>().read_unaligned().into(),
+                (true, 4) => p.cast::<i32>().read_unaligned().into(),
+                (true, _) => p.cast::<i64>().read_unaligned().into(),
+                (false, 1) => p.read_unaligned().into(),
+                (false, 2) => p.cast::<u16>().read_unaligned().into(),
+                (false, 4) => p.cast::<u32>().read_unaligned().into(),
+                (false, _) => p.cast::<u64>().read_unaligned().into(),
+            }
+        };
+        to_id(v, position)
+    }
+
+    fn dims(&self) -> (&[usize], &[isize]) {
+        (self.buf.shape(), self.buf.strides())
+    }
+}
+
+fn to_id(v: i128, position: usize) -> PyResult<u32> {
+    u32::try_from(v).map_err(|_| {
+        raise(
+            "TokenOutOfRangeError",
+            format!("token id {v} at position {position} is not a valid id (0 to 4294967295)"),
+        )
+    })
+}
+
+fn seq_item(obj: &Bound<'_, PyAny>, i: usize) -> PyResult<u32> {
+    let item = obj.get_item(i)?;
+    let v: i128 = item.extract().map_err(|_| {
+        invalid(format!(
+            "token id at position {i} is not an integer (got {})",
+            item.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    to_id(v, i)
+}
+
+/// All ids of a one-dimensional sequence or integer buffer.
+pub(crate) fn read_ids(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u32>> {
+    reject_text(obj, what)?;
+    if let Some(b) = int_buffer(obj, what)? {
+        let (shape, strides) = b.dims();
+        let (&[n], &[s]) = (shape, strides) else {
+            return Err(invalid(format!(
+                "{what} must be one-dimensional (got {} dimensions)",
+                shape.len()
+            )));
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(b.read(i as isize * s, i)?);
+        }
+        return Ok(out);
+    }
+    let n = obj
+        .len()
+        .map_err(|_| invalid(format!("{what} must be a sequence or array of token ids")))?;
+    (0..n).map(|i| seq_item(obj, i)).collect()
+}
+
+/// The last `h` ids of a sequence or integer buffer (fewer if it is shorter). Reads only those.
+pub(crate) fn tail(obj: &Bound<'_, PyAny>, h: usize, what: &str) -> PyResult<Tail> {
+    reject_text(obj, what)?;
+    let h = h.min(MAX_CONTEXT);
+    let mut t = Tail::default();
+    if let Some(b) = int_buffer(obj, what)? {
+        let (shape, strides) = b.dims();
+        let (&[n], &[s]) = (shape, strides) else {
+            return Err(invalid(format!(
+                "{what} must be one-dimensional (got {} dimensions)",
+                shape.len()
+            )));
+        };
+        let start = n.saturating_sub(h);
+        for (slot, i) in t.ids.iter_mut().zip(start..n) {
+            *slot = b.read(i as isize * s, i)?;
+        }
+        t.len = n - start;
+        return Ok(t);
+    }
+    let n = obj
+        .len()
+        .map_err(|_| invalid(format!("{what} must be a sequence or array of token ids")))?;
+    let start = n.saturating_sub(h);
+    for (slot, i) in t.ids.iter_mut().zip(start..n) {
+        *slot = seq_item(obj, i)?;
+    }
+    t.len = n - start;
+    Ok(t)
+}
+
+/// Per-row tails of a batch of contexts: a two-dimensional integer buffer `(B, L)` or a
+/// sequence of `B` sequences. Calls `f(row, tail)` for each row in order.
+pub(crate) fn for_each_row_tail(
+    obj: &Bound<'_, PyAny>,
+    h: usize,
+    mut f: impl FnMut(usize, Tail) -> PyResult<()>,
+) -> PyResult<usize> {
+    reject_text(obj, "contexts")?;
+    let h = h.min(MAX_CONTEXT);
+    if let Some(b) = int_buffer(obj, "contexts")? {
+        let (shape, strides) = b.dims();
+        let (&[rows, n], &[s0, s1]) = (shape, strides) else {
+            return Err(invalid(format!(
+                "contexts must be two-dimensional (batch, length); got {} dimensions",
+                shape.len()
+            )));
+        };
+        let start = n.saturating_sub(h);
+        for r in 0..rows {
+            let mut t = Tail {
+                len: n - start,
+                ..Tail::default()
+            };
+            for (slot, i) in t.ids.iter_mut().zip(start..n) {
+                *slot = b.read(r as isize * s0 + i as isize * s1, i)?;
+            }
+            f(r, t)?;
+        }
+        return Ok(rows);
+    }
+    let rows = obj
+        .len()
+        .map_err(|_| invalid("contexts must be a sequence of token-id sequences"))?;
+    for r in 0..rows {
+        f(r, tail(&obj.get_item(r)?, h, "each context")?)?;
+    }
+    Ok(rows)
+}
+
+/// A writable, C-contiguous float32 buffer, borrowed for in-place work.
+pub(crate) struct Logits {
+    buf: PyUntypedBuffer,
+}
+
+impl Logits {
+    /// Checks that `obj` exports writable, C-contiguous float32 memory of `ndim` dimensions.
+    pub(crate) fn get(obj: &Bound<'_, PyAny>, ndim: usize) -> PyResult<Self> {
+        let buf = PyUntypedBuffer::get(obj).map_err(|_| {
+            invalid("logits must support the buffer protocol (a numpy float32 array, a CPU torch tensor's .numpy(), array.array('f'))")
+        })?;
+        if ElementType::from_format(buf.format()) != (ElementType::Float { bytes: 4 })
+            || matches!(buf.format().to_bytes().first(), Some(b'>' | b'!'))
+        {
+            return Err(invalid(format!(
+                "logits must be float32; the buffer has format {:?}",
+                buf.format().to_string_lossy()
+            )));
+        }
+        if buf.readonly() {
+            return Err(invalid("logits are read-only; biasing works in place"));
+        }
+        if buf.dimensions() != ndim {
+            return Err(invalid(format!(
+                "logits must have {ndim} dimension(s); got {}",
+                buf.dimensions()
+            )));
+        }
+        if !buf.is_c_contiguous() || buf.buf_ptr().align_offset(4) != 0 {
+            return Err(invalid(
+                "logits must be C-contiguous and aligned (copy with numpy.ascontiguousarray)",
+            ));
+        }
+        Ok(Logits { buf })
+    }
+
+    /// The shape.
+    pub(crate) fn shape(&self) -> &[usize] {
+        self.buf.shape()
+    }
+
+    /// The memory as a mutable slice.
+    ///
+    /// # Safety
+    /// No other code may access the exporter's memory while the slice lives. Python code cannot
+    /// run during the calls of this module that hold it (they keep the GIL or run only Rust
+    /// code); another native thread writing the same array concurrently would be a data race,
+    /// as for any in-place numpy operation that releases the GIL.
+    pub(crate) unsafe fn as_mut_slice(&mut self) -> &mut [f32] {
+        let n = self.buf.item_count();
+        // SAFETY: float32, C-contiguous, aligned and writable were checked in `get`; the
+        // memory stays alive while `self.buf` is held; exclusivity is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.buf_ptr().cast::<f32>(), n) }
+    }
+}
+
+/// Index of the first NaN or +∞ (−∞ is a masked token and allowed).
+pub(crate) fn first_non_finite(logits: &[f32]) -> Option<usize> {
+    // A branch-free scan in blocks (vectorises); the exact index is found only on failure.
+    const BLOCK: usize = 64;
+    let bad = |l: f32| !(l < f32::INFINITY) & (l != f32::NEG_INFINITY);
+    let mut chunks = logits.chunks_exact(BLOCK);
+    let mut start = 0;
+    for c in chunks.by_ref() {
+        if c.iter().fold(false, |acc, &l| acc | bad(l)) {
+            return c.iter().position(|&l| bad(l)).map(|i| start + i);
+        }
+        start += BLOCK;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&l| bad(l))
+        .map(|i| start + i)
+}

@@ -1,0 +1,445 @@
+//! `provmark.Key` and `provmark.MasterKey`: key files (the CLI's files and rules: mode 0600,
+//! never overwritten, integrity-checked on load), generation, per-account derivation, and the
+//! server-side call, `Key.bias`. Secrets never reach `repr`, errors or pickles.
+
+use crate::errors::{IntoPy, invalid};
+use crate::ids::{self, Logits};
+use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::provenance::accounts::{AccountMode, MasterKey as CoreMaster};
+use provmark::scheme::{Kgw, KgwParams, SchemeConfig};
+use provmark::text::Tokenizer;
+use pyo3::exceptions::{PyTypeError, PyUserWarning};
+use pyo3::prelude::*;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Emits each load warning (loose permissions, say) as a Python `UserWarning`.
+fn warn_all(py: Python<'_>, warnings: &[String]) -> PyResult<()> {
+    let category = py.get_type::<PyUserWarning>();
+    for w in warnings {
+        let msg = CString::new(w.replace('\0', " ")).unwrap_or_default();
+        PyErr::warn(py, &category, &msg, 2)?;
+    }
+    Ok(())
+}
+
+fn no_pickle(what: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{what} holds a secret and cannot be pickled or copied; load it from its key file in each process"
+    ))
+}
+
+fn params(gamma: f64, delta: f64, context: usize) -> PyResult<KgwParams> {
+    KgwParams::new(gamma, delta, context).py()
+}
+
+fn load_tokenizer(py: Python<'_>, spec: &TokenizerSpec) -> PyResult<Box<dyn Tokenizer>> {
+    let spec = spec.clone();
+    py.detach(move || provmark_text::load(&spec)).py()
+}
+
+/// A watermark key: the secret, the scheme with its parameters, and the tokenizer the
+/// watermark is embedded with — the contents of a key file.
+///
+/// One `Key` serves every request of a server: it is immutable and thread-safe.
+#[pyclass(module = "provmark", frozen)]
+pub struct Key {
+    pub(crate) file: KeyFile,
+    pub(crate) kgw: Kgw,
+    key_id: String,
+    tokenizer: OnceLock<Box<dyn Tokenizer>>,
+}
+
+impl Key {
+    pub(crate) fn new(file: KeyFile, tokenizer: Option<Box<dyn Tokenizer>>) -> Self {
+        let cell = OnceLock::new();
+        if let Some(t) = tokenizer {
+            let _ = cell.set(t);
+        }
+        Key {
+            kgw: file.kgw(),
+            key_id: file.key_id().to_string(),
+            file,
+            tokenizer: cell,
+        }
+    }
+
+    /// The key's tokenizer, loaded on first use and kept.
+    pub(crate) fn tokenizer(&self, py: Python<'_>) -> PyResult<&dyn Tokenizer> {
+        if self.tokenizer.get().is_none() {
+            let t = load_tokenizer(py, &self.file.tokenizer)?;
+            let _ = self.tokenizer.set(t);
+        }
+        match self.tokenizer.get() {
+            Some(t) => Ok(t.as_ref()),
+            None => Err(crate::errors::raise(
+                "TokenizerError",
+                "tokenizer could not be kept",
+            )),
+        }
+    }
+
+    pub(crate) fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub(crate) fn scheme_name(&self) -> &'static str {
+        self.file.scheme.name()
+    }
+}
+
+#[pymethods]
+impl Key {
+    /// A new key with a fresh 256-bit secret from the operating system.
+    ///
+    /// The tokenizer (`o200k_base`, `cl100k_base`, or the path of a Hugging Face
+    /// `tokenizer.json` or a GGUF model) is loaded once, so a key is never made for a tokenizer
+    /// that cannot be used. γ is rounded to a multiple of 1/256 (see `Key.gamma`).
+    #[staticmethod]
+    #[pyo3(signature = (*, gamma = 0.25, delta = 2.0, context = 2, tokenizer = "o200k_base"))]
+    fn generate(
+        py: Python<'_>,
+        gamma: f64,
+        delta: f64,
+        context: usize,
+        tokenizer: &str,
+    ) -> PyResult<Key> {
+        let params = params(gamma, delta, context)?;
+        let spec = TokenizerSpec::parse(tokenizer);
+        let tok = load_tokenizer(py, &spec)?;
+        let file = KeyFile {
+            secret: SecretKey::generate().py()?,
+            scheme: SchemeConfig::kgw(params),
+            tokenizer: spec,
+            account: None,
+        };
+        Ok(Key::new(file, Some(tok)))
+    }
+
+    /// Reads a key file written by `Key.save` or `provmark keygen`. A file that group or
+    /// others may read gives a `UserWarning`; a corrupted or edited one a `KeyFormatError`.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Key> {
+        let loaded = py.detach(|| KeyFile::load(&path)).py()?;
+        warn_all(py, &loaded.warnings)?;
+        Ok(Key::new(loaded.key, None))
+    }
+
+    /// Parses key-file JSON (for keys kept in a secret manager rather than a file).
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Key> {
+        Ok(Key::new(KeyFile::from_json(text).py()?, None))
+    }
+
+    /// Writes the key file with mode 0600. Never overwrites: an existing `path` raises
+    /// `WouldOverwriteError`.
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.file.write_new(&path)).py()
+    }
+
+    /// The public key id (`pm1-…`; shifted account keys add `+shift`). Safe to publish.
+    #[getter(key_id)]
+    fn get_key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The scheme's name (`"kgw"`).
+    #[getter]
+    fn scheme(&self) -> &'static str {
+        self.scheme_name()
+    }
+
+    /// γ, the green fraction of the vocabulary (a multiple of 1/256).
+    #[getter]
+    fn gamma(&self) -> f64 {
+        self.kgw.params().gamma()
+    }
+
+    /// δ, the logit bias added to green tokens.
+    #[getter]
+    fn delta(&self) -> f32 {
+        self.kgw.params().delta()
+    }
+
+    /// h, how many preceding tokens select the green list.
+    #[getter]
+    fn context(&self) -> usize {
+        self.kgw.params().context()
+    }
+
+    /// The tokenizer, as written in the key file (`o200k_base` or a path).
+    #[getter(tokenizer)]
+    fn get_tokenizer(&self) -> String {
+        self.file.tokenizer.to_string()
+    }
+
+    /// The account this key was derived for, if any.
+    #[getter]
+    fn account(&self) -> Option<&str> {
+        self.file.account.as_deref()
+    }
+
+    /// The vocabulary size of the key's tokenizer (loads the tokenizer on first use).
+    #[getter]
+    fn vocab_size(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.tokenizer(py)?.vocab_size())
+    }
+
+    /// Token ids of `text` under the key's tokenizer.
+    fn encode(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
+        let tok = self.tokenizer(py)?;
+        py.detach(|| tok.encode(text)).py()
+    }
+
+    /// The text of token ids under the key's tokenizer.
+    fn decode(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<String> {
+        let ids = ids::read_ids(ids, "ids")?;
+        let tok = self.tokenizer(py)?;
+        py.detach(|| tok.decode(&ids)).py()
+    }
+
+    /// Adds δ to the green logits of the next step, in place and without a copy.
+    ///
+    /// `context` is the sequence so far (prompt included; only its last `context` tokens are
+    /// read), as a list or an integer array. `logits` is the step's one-dimensional, writable,
+    /// C-contiguous float32 array indexed by token id (any length up to 2^21). With fewer than
+    /// h tokens of context nothing changes. A NaN or +inf logit raises `NonFiniteLogitError`
+    /// and leaves the array untouched.
+    fn bias(
+        &self,
+        py: Python<'_>,
+        context: &Bound<'_, PyAny>,
+        logits: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        let mut buf = Logits::get(logits, 1)?;
+        // SAFETY: held only during this call, which runs no Python code while it lives.
+        let row = unsafe { buf.as_mut_slice() };
+        py.detach(|| bias_row(&self.kgw, tail.as_slice(), row)).py()
+    }
+
+    /// `bias` for a batch: `logits` is a `(batch, vocab)` float32 array and `contexts` a
+    /// `(batch, length)` integer array or a sequence of `batch` sequences; row `i` of the logits
+    /// is biased under context `i`.
+    fn bias_batch(
+        &self,
+        py: Python<'_>,
+        contexts: &Bound<'_, PyAny>,
+        logits: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let mut buf = Logits::get(logits, 2)?;
+        let (rows, vocab) = match *buf.shape() {
+            [r, v] => (r, v),
+            _ => return Err(invalid("logits must be two-dimensional")),
+        };
+        // Shapes first, so that an error leaves every row untouched.
+        let n = contexts.len().unwrap_or(usize::MAX);
+        if n != rows {
+            return Err(invalid(format!(
+                "contexts must have one row per logits row ({rows}); got {}",
+                if n == usize::MAX {
+                    "no length".to_string()
+                } else {
+                    n.to_string()
+                }
+            )));
+        }
+        // SAFETY: as in `bias`; Python code runs only to read `contexts`, never touching it.
+        let all = unsafe { buf.as_mut_slice() };
+        let h = self.kgw.params().context();
+        if let Some(i) = ids::first_non_finite(all) {
+            return Err(crate::errors::to_py(provmark::Error::NonFiniteLogit {
+                index: i,
+            }));
+        }
+        // Read every context before changing any row.
+        let mut tails = Vec::with_capacity(rows);
+        ids::for_each_row_tail(contexts, h, |_, tail| {
+            tails.push(tail);
+            Ok(())
+        })?;
+        py.detach(|| {
+            for (tail, row) in tails.iter().zip(all.chunks_exact_mut(vocab.max(1))) {
+                self.kgw.bias(tail.as_slice(), row)?;
+            }
+            Ok(())
+        })
+        .py()
+    }
+
+    /// Whether `token` is green after `context`; `None` when fewer than h tokens precede it.
+    fn is_green(&self, context: &Bound<'_, PyAny>, token: i64) -> PyResult<Option<bool>> {
+        let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        let token = u32::try_from(token)
+            .ok()
+            .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
+            .ok_or_else(|| {
+                crate::errors::raise(
+                    "TokenOutOfRangeError",
+                    format!("token id {token} is outside 0 .. 2^21"),
+                )
+            })?;
+        self.kgw.is_green(tail.as_slice(), token).py()
+    }
+
+    fn __repr__(&self) -> String {
+        let p = self.kgw.params();
+        let account = match &self.file.account {
+            Some(a) => format!(", account={a:?}"),
+            None => String::new(),
+        };
+        format!(
+            "Key(key_id={:?}, scheme={:?}, gamma={}, delta={}, context={}, tokenizer={:?}{account})",
+            self.key_id,
+            self.scheme_name(),
+            p.gamma(),
+            p.delta(),
+            p.context(),
+            self.file.tokenizer.to_string()
+        )
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(no_pickle("provmark.Key"))
+    }
+
+    fn __reduce_ex__(&self, _protocol: i64) -> PyResult<()> {
+        Err(no_pickle("provmark.Key"))
+    }
+
+    fn __copy__(&self) -> PyResult<()> {
+        Err(no_pickle("provmark.Key"))
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(no_pickle("provmark.Key"))
+    }
+}
+
+/// Checks for NaN/+inf first (so an error leaves the row untouched), then biases.
+fn bias_row(kgw: &Kgw, context: &[u32], row: &mut [f32]) -> provmark::Result<()> {
+    if let Some(index) = ids::first_non_finite(row) {
+        return Err(provmark::Error::NonFiniteLogit { index });
+    }
+    kgw.bias(context, row)
+}
+
+/// A master secret from which every API account's key is derived (`provmark keygen --master`).
+#[pyclass(module = "provmark", frozen)]
+pub struct MasterKey {
+    master: CoreMaster,
+    key_id: String,
+}
+
+impl MasterKey {
+    fn new(master: CoreMaster) -> Self {
+        MasterKey {
+            key_id: master.key_id().to_string(),
+            master,
+        }
+    }
+
+    pub(crate) fn core(&self) -> &CoreMaster {
+        &self.master
+    }
+}
+
+#[pymethods]
+impl MasterKey {
+    /// A new master secret. `accounts` is `"shifted"` (one PRF and a shift per account: all
+    /// accounts are audited in one pass) or `"independent"` (a separate secret per account).
+    #[staticmethod]
+    #[pyo3(signature = (*, gamma = 0.25, delta = 2.0, context = 2, tokenizer = "o200k_base", accounts = "shifted"))]
+    fn generate(
+        py: Python<'_>,
+        gamma: f64,
+        delta: f64,
+        context: usize,
+        tokenizer: &str,
+        accounts: &str,
+    ) -> PyResult<MasterKey> {
+        let mode = match accounts {
+            "shifted" => AccountMode::Shifted,
+            "independent" => AccountMode::Independent,
+            other => {
+                return Err(crate::errors::raise(
+                    "InvalidParameterError",
+                    format!("accounts must be \"shifted\" or \"independent\", not {other:?}"),
+                ));
+            }
+        };
+        let params = params(gamma, delta, context)?;
+        let spec = TokenizerSpec::parse(tokenizer);
+        load_tokenizer(py, &spec)?;
+        Ok(MasterKey::new(CoreMaster {
+            secret: SecretKey::generate().py()?,
+            params,
+            tokenizer: spec,
+            mode,
+        }))
+    }
+
+    /// Reads a master file (`UserWarning` if group or others may read it).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<MasterKey> {
+        let (master, warnings) = py.detach(|| CoreMaster::load(&path)).py()?;
+        warn_all(py, &warnings)?;
+        Ok(MasterKey::new(master))
+    }
+
+    /// Writes the master file with mode 0600; never overwrites (`WouldOverwriteError`).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.master.write_new(&path)).py()
+    }
+
+    /// The key of one account, usable like any other `Key`. In shifted mode it carries the
+    /// master secret: hand it to no one outside the provider.
+    fn derive(&self, account: &str) -> Key {
+        Key::new(self.master.account_key(account), None)
+    }
+
+    /// The master's public key id.
+    #[getter(key_id)]
+    fn get_key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// `"shifted"` or `"independent"`.
+    #[getter]
+    fn accounts(&self) -> &'static str {
+        match self.master.mode {
+            AccountMode::Shifted => "shifted",
+            AccountMode::Independent => "independent",
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let p = &self.master.params;
+        format!(
+            "MasterKey(key_id={:?}, accounts={:?}, gamma={}, delta={}, context={}, tokenizer={:?})",
+            self.key_id,
+            self.accounts(),
+            p.gamma(),
+            p.delta(),
+            p.context(),
+            self.master.tokenizer.to_string()
+        )
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(no_pickle("provmark.MasterKey"))
+    }
+
+    fn __reduce_ex__(&self, _protocol: i64) -> PyResult<()> {
+        Err(no_pickle("provmark.MasterKey"))
+    }
+
+    fn __copy__(&self) -> PyResult<()> {
+        Err(no_pickle("provmark.MasterKey"))
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(no_pickle("provmark.MasterKey"))
+    }
+}
