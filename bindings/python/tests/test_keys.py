@@ -1,0 +1,116 @@
+"""Keys: files (0600, never overwritten, integrity-checked), generation, derivation, secrets
+kept out of repr, errors and pickles."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pickle
+import stat
+
+import pytest
+
+import provmark
+from conftest import key_json, private_write
+
+
+def test_save_load_roundtrip(tmp_path):
+    key = provmark.Key.generate(gamma=0.5, delta=1.5, context=3)
+    path = tmp_path / "k.json"
+    key.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = provmark.KeyFile.load(path)
+    assert again.key_id == key.key_id
+    assert (again.gamma, again.delta, again.context) == (0.5, 1.5, 3)
+    assert again.tokenizer == "o200k_base" and again.scheme == "kgw" and again.account is None
+
+
+def test_never_overwrites(tmp_path):
+    path = tmp_path / "k.json"
+    path.write_text("precious")
+    with pytest.raises(provmark.WouldOverwriteError) as e:
+        provmark.Key.generate().save(path)
+    assert isinstance(e.value, FileExistsError)
+    assert path.read_text() == "precious"
+
+
+def test_secret_never_shown(tmp_path):
+    key = provmark.Key.generate()
+    path = tmp_path / "k.json"
+    key.save(path)
+    secret = json.loads(path.read_text())["secret"]
+    for text in (repr(key), str(key), repr(provmark.detect(key, [1, 2, 3, 4], vocab_size=10))):
+        assert secret not in text and secret[:16] not in text
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError):
+            attempt(key)
+    master = provmark.MasterKey.generate()
+    with pytest.raises(TypeError):
+        pickle.dumps(master)
+
+
+def test_corrupt_and_edited_files(tmp_path, prf_vectors):
+    case = prf_vectors["cases"][0]
+    bad = tmp_path / "bad.json"
+    private_write(bad, "{not json")
+    with pytest.raises(provmark.KeyFormatError):
+        provmark.Key.load(bad)
+    edited = tmp_path / "edited.json"
+    # A key id that does not match the secret: a corrupted or hand-edited file.
+    private_write(edited, key_json(case["secret"], "pm1-0000000000000000", 2))
+    with pytest.raises(provmark.KeyFormatError) as e:
+        provmark.Key.load(edited)
+    assert case["secret"] not in str(e.value)
+    with pytest.raises(provmark.IoError):
+        provmark.Key.load(tmp_path / "missing.json")
+    with pytest.raises(provmark.KeyFormatError):
+        provmark.Key.from_json("[]")
+
+
+def test_loose_permissions_warn(tmp_path):
+    path = tmp_path / "k.json"
+    provmark.Key.generate().save(path)
+    os.chmod(path, 0o644)
+    with pytest.warns(UserWarning):
+        provmark.Key.load(path)
+
+
+def test_bad_parameters():
+    with pytest.raises(provmark.InvalidParameterError):
+        provmark.Key.generate(gamma=1.5)
+    with pytest.raises(provmark.InvalidParameterError):
+        provmark.Key.generate(context=9)
+    with pytest.raises(provmark.InvalidParameterError):
+        provmark.MasterKey.generate(accounts="some")
+    with pytest.raises(provmark.TokenizerError):
+        provmark.Key.generate(tokenizer="/no/such/tokenizer.json")
+
+
+def test_account_vectors(tmp_path, prf_vectors):
+    """Derivation reproduces the independent implementation's account key ids."""
+    for i, case in enumerate(prf_vectors["accounts"]):
+        master_id = case["key_id"].split("+")[0]
+        path = tmp_path / f"master-{i}.json"
+        private_write(
+            path,
+            json.dumps(
+                {
+                    "format": "provmark-master",
+                    "version": 1,
+                    "key_id": master_id,
+                    "accounts": "shifted",
+                    "scheme": {"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2},
+                    "tokenizer": {"type": "tiktoken", "name": "o200k_base"},
+                    "secret": case["master"],
+                }
+            ),
+        )
+        master = provmark.MasterKey.load(path)
+        assert master.key_id == master_id and master.accounts == "shifted"
+        key = master.derive(case["account"])
+        assert key.key_id == case["key_id"]
+        assert key.account == case["account"]
+        ctx = [464, 3290]
+        bits = "".join("1" if key.is_green(ctx, t) else "0" for t in range(64))
+        assert bits == case["green_bits_gamma_0_25_context_464_3290"]
