@@ -226,6 +226,62 @@ pub(crate) struct Logits {
     buf: PyUntypedBuffer,
 }
 
+/// A writable one-dimensional float32 buffer with any stride: a column of a record array, as
+/// llama-cpp-python hands its processors (`llama_token_data.logit`, 12 bytes apart).
+pub(crate) struct StridedLogits {
+    buf: PyUntypedBuffer,
+    len: usize,
+    stride: isize,
+}
+
+impl StridedLogits {
+    /// `Some` when `obj` is a writable, one-dimensional, non-contiguous float32 buffer.
+    pub(crate) fn get(obj: &Bound<'_, PyAny>) -> Option<Self> {
+        let buf = PyUntypedBuffer::get(obj).ok()?;
+        let ok = ElementType::from_format(buf.format()) == (ElementType::Float { bytes: 4 })
+            && !matches!(buf.format().to_bytes().first(), Some(b'>' | b'!'))
+            && !buf.readonly()
+            && buf.suboffsets().is_none()
+            && buf.dimensions() == 1
+            && !buf.is_c_contiguous();
+        let (&[len], &[stride]) = (buf.shape(), buf.strides()) else {
+            return None;
+        };
+        ok.then_some(StridedLogits { buf, len, stride })
+    }
+
+    /// The number of logits.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn ptr(&self, i: usize) -> *mut f32 {
+        self.buf
+            .buf_ptr()
+            .cast::<u8>()
+            .wrapping_offset(i as isize * self.stride)
+            .cast::<f32>()
+    }
+
+    /// Copies the logits into `out` (of length `len`).
+    pub(crate) fn read_into(&self, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate().take(self.len) {
+            // SAFETY: `i < len`, so the offset addresses an element inside the exporter's
+            // memory, alive while `self.buf` is held; unaligned reads are allowed.
+            *o = unsafe { self.ptr(i).read_unaligned() };
+        }
+    }
+
+    /// Adds `adds[i]` to logit `i` (an add of -0.0 leaves a logit's bits unchanged).
+    pub(crate) fn add(&mut self, adds: &[f32]) {
+        for (i, &a) in adds.iter().enumerate().take(self.len) {
+            let p = self.ptr(i);
+            // SAFETY: as in `read_into`; the buffer is writable (checked in `get`).
+            unsafe { p.write_unaligned(p.read_unaligned() + a) };
+        }
+    }
+}
+
 impl Logits {
     /// Checks that `obj` exports writable, C-contiguous float32 memory of `ndim` dimensions.
     pub(crate) fn get(obj: &Bound<'_, PyAny>, ndim: usize) -> PyResult<Self> {
@@ -248,6 +304,9 @@ impl Logits {
                 "logits must have {ndim} dimension(s); got {}",
                 buf.dimensions()
             )));
+        }
+        if buf.suboffsets().is_some() {
+            return Err(invalid("logits: indirect buffers are not supported"));
         }
         if !buf.is_c_contiguous() || buf.buf_ptr().align_offset(4) != 0 {
             return Err(invalid(

@@ -213,6 +213,9 @@ impl Key {
         logits: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        if let Some(mut strided) = ids::StridedLogits::get(logits) {
+            return bias_strided(&self.kgw, tail.as_slice(), &mut strided);
+        }
         let mut buf = Logits::get(logits, 1)?;
         // SAFETY: held only during this call, which runs no Python code while it lives.
         let row = unsafe { buf.as_mut_slice() };
@@ -315,6 +318,35 @@ impl Key {
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
         Err(no_pickle("provmark.Key"))
     }
+}
+
+thread_local! {
+    /// Per-thread scratch rows for strided logits, reused across steps.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// Strided logits: the bias is computed into a -0.0 scratch row (after checking a copy of the
+/// logits for NaN/+inf), then added element by element, which is bit for bit the in-place bias.
+fn bias_strided(kgw: &Kgw, context: &[u32], logits: &mut ids::StridedLogits) -> PyResult<()> {
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (values, adds) = &mut *guard;
+        let n = logits.len();
+        values.resize(n, 0.0);
+        logits.read_into(values);
+        if let Some(index) = ids::first_non_finite(values) {
+            return Err(crate::errors::to_py(provmark::Error::NonFiniteLogit {
+                index,
+            }));
+        }
+        adds.clear();
+        adds.resize(n, -0.0);
+        kgw.bias(context, adds).py()?;
+        logits.add(adds);
+        Ok(())
+    })
 }
 
 /// Checks for NaN/+inf first (so an error leaves the row untouched), then biases.

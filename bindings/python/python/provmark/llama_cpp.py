@@ -4,12 +4,18 @@
 >>> import provmark, provmark.llama_cpp
 >>> key = provmark.Key.load("smollm2.key")                      # doctest: +SKIP
 >>> llm = Llama("SmolLM2-135M-Instruct-Q8_0.gguf")             # doctest: +SKIP
+>>> wm = provmark.llama_cpp.LogitsProcessor(key)
 >>> out = llm("Tell me about rivers.", max_tokens=200,          # doctest: +SKIP
-...           logits_processor=LogitsProcessorList([provmark.llama_cpp.LogitsProcessor(key)]))
+...           logits_processor=LogitsProcessorList([wm]))
 
 llama-cpp-python calls it with the sequence so far (prompt included) and the step's full
-float32 logits as numpy arrays, before temperature and the other samplers; the logits are
-biased in place, without a copy.
+logits, first in its sampler chain (before temperature), in token-id order. Depending on the
+call path the logits are a contiguous float32 row or the ``logit`` column of llama.cpp's
+candidate records (strided); both are biased in place without a Python-side copy.
+
+llama-cpp-python runs processors inside a ctypes callback, where an exception is printed and
+*ignored* (the step is then sampled without the watermark). So each failure is also counted in
+``failures`` (with the message in ``last_error``): check it after generating.
 """
 
 from __future__ import annotations
@@ -22,14 +28,21 @@ from ._provmark import Key
 class LogitsProcessor:
     """``(input_ids, scores) -> scores`` for ``Llama(..., logits_processor=...)``."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "failures", "last_error")
 
     def __init__(self, key: Key) -> None:
         self.key = key
+        self.failures = 0
+        self.last_error: str | None = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        self.key.bias(input_ids, scores)
+        try:
+            self.key.bias(input_ids, scores)
+        except Exception as e:
+            self.failures += 1
+            self.last_error = str(e)
+            raise
         return scores
 
     def __repr__(self) -> str:
-        return f"provmark.llama_cpp.LogitsProcessor(key_id={self.key.key_id!r})"
+        return f"provmark.llama_cpp.LogitsProcessor(key_id={self.key.key_id!r}, failures={self.failures})"

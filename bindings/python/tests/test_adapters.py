@@ -1,0 +1,167 @@
+"""The ecosystem adapters: llama-cpp-python's callable, the vLLM v1 processor's contract
+(per-request state through add/remove/move, opt-out), and the Hugging Face processor, on CPU
+float32 in place and on other dtypes through a moved bias. The real libraries are used where
+they are installed (transformers and torch may be; vLLM needs a GPU and is not)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import provmark
+import provmark.llama_cpp
+import provmark.vllm
+
+
+def reference(key, ctx, logits):
+    out = logits.copy()
+    key.bias(ctx, out)
+    return out
+
+
+def test_llama_cpp_processor_biases_in_place():
+    key = provmark.Key.generate()
+    proc = provmark.llama_cpp.LogitsProcessor(key)
+    ids = np.array([3, 1, 4, 1, 5], dtype=np.intc)
+    scores = np.random.default_rng(1).normal(size=49_152).astype(np.float32)
+    want = reference(key, ids, scores)
+    got = proc(ids, scores)
+    assert got is scores and np.array_equal(scores, want)
+    assert "pm1-" in repr(proc)
+
+
+@dataclass
+class Params:
+    extra_args: dict | None = None
+
+
+@dataclass
+class BatchUpdate:
+    batch_size: int
+    removed: list = field(default_factory=list)
+    added: list = field(default_factory=list)
+    moved: list = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    additional_config: dict
+
+
+@pytest.fixture
+def vllm_proc(tmp_path):
+    torch = pytest.importorskip("torch")
+    key = provmark.Key.generate()
+    path = tmp_path / "k.json"
+    key.save(path)
+    proc = provmark.vllm.WatermarkLogitsProcessor(
+        Config({"provmark_key": str(path)}), torch.device("cpu"), False
+    )
+    return key, proc, torch
+
+
+def test_vllm_processor_contract(vllm_proc):
+    key, proc, torch = vllm_proc
+    assert proc.is_argmax_invariant() is False
+    out0, out1, out2 = [7, 8], [9], []
+    proc.update_state(
+        BatchUpdate(
+            3,
+            added=[
+                (0, Params(), [1, 2, 3], out0),
+                (1, Params({"provmark": False}), [4, 5], out1),
+                (2, Params(), [6, 7, 8], out2),
+            ],
+        )
+    )
+    logits = torch.randn(3, 1000)
+    before = logits.clone()
+    proc.apply(logits)
+    assert torch.equal(logits[0], torch.from_numpy(reference(key, [7, 8], before[0].numpy())))
+    assert torch.equal(logits[1], before[1])  # opted out
+    assert torch.equal(logits[2], torch.from_numpy(reference(key, [7, 8], before[2].numpy())))
+    # Outputs grow through the live lists; rows move and leave.
+    out2.append(42)
+    proc.update_state(BatchUpdate(2, removed=[1], moved=[(2, 1, provmark.vllm._SWAP or 1)]))
+    logits = torch.randn(2, 1000)
+    before = logits.clone()
+    proc.apply(logits)
+    assert torch.equal(logits[1], torch.from_numpy(reference(key, [8, 42], before[1].numpy())))
+    assert torch.equal(logits[0], torch.from_numpy(reference(key, [7, 8], before[0].numpy())))
+    # Other dtypes: the float32 bias moves to the logits and is added there.
+    half = before.to(torch.bfloat16)
+    proc.apply(half)
+    want = torch.from_numpy(reference(key, [8, 42], before[1].numpy()))
+    assert torch.allclose(half[1].float(), want, atol=0.1)
+    proc.update_state(None)
+    with pytest.raises(ValueError):
+        provmark.vllm.WatermarkLogitsProcessor.validate_params(Params({"provmark": "yes"}))
+
+
+def test_vllm_needs_a_key(monkeypatch):
+    monkeypatch.delenv(provmark.vllm.KEY_ENV, raising=False)
+    with pytest.raises(provmark.InvalidInputError):
+        provmark.vllm.WatermarkLogitsProcessor(Config({}), "cpu", False)
+
+
+def test_vllm_added_request_layouts():
+    p = Params()
+    assert provmark.vllm._parse_added((3, p, [1], [2])) == (3, p, [1], [2])
+    assert provmark.vllm._parse_added(([1], 3, p, [2])) == (3, p, [1], [2])
+    assert provmark.vllm._parse_added((3, p, [2])) == (3, p, None, [2])
+
+
+def test_hf_processor_torch():
+    torch = pytest.importorskip("torch")
+    import provmark.hf
+
+    key = provmark.Key.generate()
+    proc = provmark.hf.WatermarkLogitsProcessor(key)
+    input_ids = torch.randint(0, 49_152, (4, 12))
+    scores = torch.randn(4, 49_152)
+    want = scores.numpy().copy()
+    key.bias_batch(input_ids.numpy(), want)
+    got = proc(input_ids, scores)
+    assert got.data_ptr() == scores.data_ptr()
+    assert np.array_equal(got.numpy(), want)
+    half = torch.randn(4, 49_152).to(torch.bfloat16)
+    want = half.float().numpy().copy()
+    key.bias_batch(input_ids.numpy(), want)
+    got = proc(input_ids, half)
+    assert got.dtype == torch.bfloat16
+    assert torch.allclose(got.float(), torch.from_numpy(want), atol=0.07)
+    with pytest.raises(provmark.InvalidInputError):
+        proc(input_ids[0], scores)
+
+
+def test_hf_generate_with_transformers():
+    """A real `model.generate` (a small randomly initialised Llama, built offline) through the
+    processor: the output is detected, the unwatermarked twin is not."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    import provmark.hf
+
+    torch.manual_seed(0)
+    vocab = 2000
+    config = transformers.LlamaConfig(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+    )
+    model = transformers.LlamaForCausalLM(config).eval()
+    key = provmark.Key.generate(delta=3.0)
+    prompt = torch.randint(0, vocab, (2, 5))
+    results = {}
+    for wm in (True, False):
+        procs = transformers.LogitsProcessorList([provmark.hf.WatermarkLogitsProcessor(key)] if wm else [])
+        torch.manual_seed(1)
+        out = model.generate(
+            prompt, attention_mask=torch.ones_like(prompt), do_sample=True, temperature=1.0,
+            top_k=0, max_new_tokens=200, min_new_tokens=200, logits_processor=procs, pad_token_id=0,
+        )
+        results[wm] = [provmark.detect(key, row.tolist(), vocab_size=vocab) for row in out]
+    # A random model is near-uniform over 2000 tokens (high entropy): z is far above 10, and an
+    # unwatermarked row is flagged at 1e-6 with probability 1e-6.
+    assert all(d.verdict == "watermarked" for d in results[True])
+    assert all(d.verdict == "not_watermarked" for d in results[False])
