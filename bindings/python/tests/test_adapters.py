@@ -6,6 +6,7 @@ they are installed (transformers and torch may be; vLLM needs a GPU and is not).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 import pytest
@@ -30,6 +31,13 @@ def test_llama_cpp_processor_biases_in_place():
     got = proc(ids, scores)
     assert got is scores and np.array_equal(scores, want)
     assert "pm1-" in repr(proc)
+
+
+class Move(Enum):
+    """vLLM's MoveDirectionality, as its releases define it."""
+
+    UNIDIRECTIONAL = 0
+    SWAP = 1
 
 
 @dataclass
@@ -84,7 +92,7 @@ def test_vllm_processor_contract(vllm_proc):
     assert torch.equal(logits[2], torch.from_numpy(reference(key, [7, 8], before[2].numpy())))
     # Outputs grow through the live lists; rows move and leave.
     out2.append(42)
-    proc.update_state(BatchUpdate(2, removed=[1], moved=[(2, 1, provmark.vllm._SWAP or 1)]))
+    proc.update_state(BatchUpdate(2, removed=[1], moved=[(2, 1, Move.SWAP)]))
     logits = torch.randn(2, 1000)
     before = logits.clone()
     proc.apply(logits)
@@ -165,3 +173,27 @@ def test_hf_generate_with_transformers():
     # unwatermarked row is flagged at 1e-6 with probability 1e-6.
     assert all(d.verdict == "watermarked" for d in results[True])
     assert all(d.verdict == "not_watermarked" for d in results[False])
+
+
+def test_vllm_state_without_torch(tmp_path):
+    """The per-request bookkeeping (add, opt out, grow, swap, move, remove), which needs no
+    torch: each row's context is the last h tokens of its prompt and output so far."""
+    key = provmark.Key.generate(context=3)
+    path = tmp_path / "k.json"
+    key.save(path)
+    proc = provmark.vllm.WatermarkLogitsProcessor(Config({"provmark_key": str(path)}), "cpu", False)
+    out_a, out_b, out_c = [], [10], [20, 21, 22, 23]
+    proc.update_state(
+        BatchUpdate(
+            3,
+            added=[(0, Params(), [1, 2, 3, 4], out_a), (1, Params(), [5], out_b), (2, Params({"provmark": False}), [6], out_c)],
+        )
+    )
+    assert proc._context(0) == [2, 3, 4] and proc._context(1) == [5, 10]
+    assert 2 not in proc._rows
+    out_a.append(7)
+    assert proc._context(0) == [3, 4, 7]
+    proc.update_state(BatchUpdate(2, moved=[(0, 1, Move.SWAP)]))
+    assert proc._context(1) == [3, 4, 7] and proc._context(0) == [5, 10]
+    proc.update_state(BatchUpdate(1, removed=[0], moved=[(1, 0, Move.UNIDIRECTIONAL)]))
+    assert list(proc._rows) == [0] and proc._context(0) == [3, 4, 7]

@@ -28,12 +28,8 @@ from ._provmark import Key
 
 try:
     from vllm.v1.sample.logits_processor import LogitsProcessor as _Base
-    from vllm.v1.sample.logits_processor import MoveDirectionality as _Move
-
-    _SWAP: Any = _Move.SWAP
 except ImportError:  # vLLM not installed: the same shape, for tests and for type checkers.
     _Base = object  # type: ignore[assignment,misc]
-    _SWAP = None
 
 #: The environment variable naming the key file when ``additional_config`` does not.
 KEY_ENV = "PROVMARK_KEY"
@@ -111,7 +107,8 @@ class WatermarkLogitsProcessor(_Base):  # type: ignore[misc,valid-type]
             ra, rb = self._rows.pop(a, None), self._rows.pop(b, None)
             if ra is not None:
                 self._rows[b] = ra
-            if direction == _SWAP and rb is not None:
+            # vLLM's MoveDirectionality.SWAP (matched by name: its values differ by release).
+            if getattr(direction, "name", None) == "SWAP" and rb is not None:
                 self._rows[a] = rb
 
     def _context(self, row: int) -> list[int]:
