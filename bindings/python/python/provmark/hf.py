@@ -11,8 +11,9 @@ view (no copy). Otherwise only what must move moves: the last h token ids of eac
 the CPU, and the ``(batch, vocab)`` float32 bias (``+delta`` on green, ``-0.0`` elsewhere, so
 red logits keep their exact value) goes to the scores' device and is added there.
 
-transformers runs custom processors after its own (temperature among them), so the bias is
-applied after temperature here; in llama.cpp and the CLI it comes before.
+transformers (5.x) merges custom processors after its own logits processors (repetition
+penalty and the like) but before the sampling warpers (temperature, top-k, top-p), so the bias
+comes before temperature, as in llama.cpp and the CLI.
 """
 
 from __future__ import annotations
