@@ -2,9 +2,9 @@
 //!
 //! Token ids come as any object with the buffer protocol holding integers (numpy and
 //! `array.array` of any integer width, strided views included) or as a sequence of Python ints
-//! (a list, a tuple, a `range`). Logits come as a writable, C-contiguous buffer of float32
-//! (a numpy `float32` array, a CPU torch tensor's `.numpy()` view, `array.array('f')`), used in
-//! place without a copy. Every check raises an `InvalidInputError` or `TokenOutOfRangeError`
+//! (a list, a tuple, a `range`). Logits come as a writable buffer of float32 (a numpy `float32`
+//! array, a CPU torch tensor's `.numpy()` view, `array.array('f')`), used in place without a
+//! copy: C-contiguous, or for one row also strided (a record array's column). Every check raises an `InvalidInputError` or `TokenOutOfRangeError`
 //! naming what was wrong; nothing here panics on any input.
 
 use crate::errors::{invalid, raise};
