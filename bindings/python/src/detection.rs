@@ -36,7 +36,7 @@ pub struct Detection {
     /// log10 of the p-value.
     log10_p_value: f64,
     /// `"watermarked"`, `"not_watermarked"` or `"insufficient"`.
-    verdict: &'static str,
+    verdict: String,
     /// The significance level the verdict was taken at.
     alpha: f64,
     /// One of `"green"`, `"red"`, `"repeated"`, `"no_context"` per token.
@@ -63,7 +63,7 @@ impl Detection {
         d.set_item("z_score", self.z_score)?;
         d.set_item("p_value", self.p_value)?;
         d.set_item("log10_p_value", self.log10_p_value)?;
-        d.set_item("verdict", self.verdict)?;
+        d.set_item("verdict", &self.verdict)?;
         Ok(d)
     }
 
@@ -142,11 +142,7 @@ pub fn detect(
         z_score: d.z_score,
         p_value: d.p_value,
         log10_p_value: d.log10_p_value,
-        verdict: match d.verdict {
-            provmark::detect::Verdict::Watermarked => "watermarked",
-            provmark::detect::Verdict::NotWatermarked => "not_watermarked",
-            provmark::detect::Verdict::Insufficient => "insufficient",
-        },
+        verdict: d.verdict.to_string(),
         alpha,
         flags: d.flags.into_iter().map(flag_name).collect(),
     })

@@ -128,57 +128,57 @@ fn seq_item(obj: &Bound<'_, PyAny>, i: usize) -> PyResult<u32> {
     to_id(v, i)
 }
 
+/// A one-dimensional source of ids: an integer buffer read through its stride, or a sequence.
+enum IdSource<'a, 'py> {
+    Buffer { b: IntBuffer, stride: isize },
+    Sequence(&'a Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> IdSource<'a, 'py> {
+    /// The source behind `obj` and its length.
+    fn new(obj: &'a Bound<'py, PyAny>, what: &str) -> PyResult<(Self, usize)> {
+        reject_text(obj, what)?;
+        if let Some(b) = int_buffer(obj, what)? {
+            let (&[n], &[stride]) = b.dims() else {
+                return Err(invalid(format!(
+                    "{what} must be one-dimensional (got {} dimensions)",
+                    b.dims().0.len()
+                )));
+            };
+            return Ok((IdSource::Buffer { b, stride }, n));
+        }
+        let n = obj
+            .len()
+            .map_err(|_| invalid(format!("{what} must be a sequence or array of token ids")))?;
+        Ok((IdSource::Sequence(obj), n))
+    }
+
+    /// The id at index `i` (below the length).
+    fn get(&self, i: usize) -> PyResult<u32> {
+        match self {
+            IdSource::Buffer { b, stride } => b.read(i as isize * stride, i),
+            IdSource::Sequence(obj) => seq_item(obj, i),
+        }
+    }
+}
+
 /// All ids of a one-dimensional sequence or integer buffer.
 pub(crate) fn read_ids(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u32>> {
-    reject_text(obj, what)?;
-    if let Some(b) = int_buffer(obj, what)? {
-        let (shape, strides) = b.dims();
-        let (&[n], &[s]) = (shape, strides) else {
-            return Err(invalid(format!(
-                "{what} must be one-dimensional (got {} dimensions)",
-                shape.len()
-            )));
-        };
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            out.push(b.read(i as isize * s, i)?);
-        }
-        return Ok(out);
-    }
-    let n = obj
-        .len()
-        .map_err(|_| invalid(format!("{what} must be a sequence or array of token ids")))?;
-    (0..n).map(|i| seq_item(obj, i)).collect()
+    let (src, n) = IdSource::new(obj, what)?;
+    (0..n).map(|i| src.get(i)).collect()
 }
 
 /// The last `h` ids of a sequence or integer buffer (fewer if it is shorter). Reads only those.
 pub(crate) fn tail(obj: &Bound<'_, PyAny>, h: usize, what: &str) -> PyResult<Tail> {
-    reject_text(obj, what)?;
-    let h = h.min(MAX_CONTEXT);
-    let mut t = Tail::default();
-    if let Some(b) = int_buffer(obj, what)? {
-        let (shape, strides) = b.dims();
-        let (&[n], &[s]) = (shape, strides) else {
-            return Err(invalid(format!(
-                "{what} must be one-dimensional (got {} dimensions)",
-                shape.len()
-            )));
-        };
-        let start = n.saturating_sub(h);
-        for (slot, i) in t.ids.iter_mut().zip(start..n) {
-            *slot = b.read(i as isize * s, i)?;
-        }
-        t.len = n - start;
-        return Ok(t);
-    }
-    let n = obj
-        .len()
-        .map_err(|_| invalid(format!("{what} must be a sequence or array of token ids")))?;
-    let start = n.saturating_sub(h);
+    let (src, n) = IdSource::new(obj, what)?;
+    let start = n.saturating_sub(h.min(MAX_CONTEXT));
+    let mut t = Tail {
+        len: n - start,
+        ..Tail::default()
+    };
     for (slot, i) in t.ids.iter_mut().zip(start..n) {
-        *slot = seq_item(obj, i)?;
+        *slot = src.get(i)?;
     }
-    t.len = n - start;
     Ok(t)
 }
 
@@ -221,6 +221,30 @@ pub(crate) fn for_each_row_tail(
     Ok(rows)
 }
 
+fn acquire(obj: &Bound<'_, PyAny>) -> PyResult<PyUntypedBuffer> {
+    PyUntypedBuffer::get(obj).map_err(|_| {
+        invalid("logits must support the buffer protocol (a numpy float32 array, a CPU torch tensor's .numpy(), array.array('f'))")
+    })
+}
+
+/// One step's logits: contiguous, or a strided column. The buffer is acquired once.
+pub(crate) enum Row {
+    /// C-contiguous float32.
+    Contiguous(Logits),
+    /// One-dimensional float32 with a stride.
+    Strided(StridedLogits),
+}
+
+impl Row {
+    /// Checks `obj` as one row of logits (see [`Logits::get`] and [`StridedLogits`]).
+    pub(crate) fn get(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        match StridedLogits::from_buffer(acquire(obj)?) {
+            Ok(strided) => Ok(Row::Strided(strided)),
+            Err(buf) => Logits::from_buffer(buf, 1).map(Row::Contiguous),
+        }
+    }
+}
+
 /// A writable, C-contiguous float32 buffer, borrowed for in-place work.
 pub(crate) struct Logits {
     buf: PyUntypedBuffer,
@@ -235,19 +259,19 @@ pub(crate) struct StridedLogits {
 }
 
 impl StridedLogits {
-    /// `Some` when `obj` is a writable, one-dimensional, non-contiguous float32 buffer.
-    pub(crate) fn get(obj: &Bound<'_, PyAny>) -> Option<Self> {
-        let buf = PyUntypedBuffer::get(obj).ok()?;
+    /// `Ok` when `buf` is a writable, one-dimensional, non-contiguous float32 buffer; the
+    /// buffer back otherwise.
+    fn from_buffer(buf: PyUntypedBuffer) -> Result<Self, PyUntypedBuffer> {
         let ok = ElementType::from_format(buf.format()) == (ElementType::Float { bytes: 4 })
             && !matches!(buf.format().to_bytes().first(), Some(b'>' | b'!'))
             && !buf.readonly()
             && buf.suboffsets().is_none()
             && buf.dimensions() == 1
             && !buf.is_c_contiguous();
-        let (&[len], &[stride]) = (buf.shape(), buf.strides()) else {
-            return None;
-        };
-        ok.then_some(StridedLogits { buf, len, stride })
+        match (ok, buf.shape(), buf.strides()) {
+            (true, &[len], &[stride]) => Ok(StridedLogits { buf, len, stride }),
+            _ => Err(buf),
+        }
     }
 
     /// The number of logits.
@@ -285,9 +309,10 @@ impl StridedLogits {
 impl Logits {
     /// Checks that `obj` exports writable, C-contiguous float32 memory of `ndim` dimensions.
     pub(crate) fn get(obj: &Bound<'_, PyAny>, ndim: usize) -> PyResult<Self> {
-        let buf = PyUntypedBuffer::get(obj).map_err(|_| {
-            invalid("logits must support the buffer protocol (a numpy float32 array, a CPU torch tensor's .numpy(), array.array('f'))")
-        })?;
+        Self::from_buffer(acquire(obj)?, ndim)
+    }
+
+    fn from_buffer(buf: PyUntypedBuffer, ndim: usize) -> PyResult<Self> {
         if ElementType::from_format(buf.format()) != (ElementType::Float { bytes: 4 })
             || matches!(buf.format().to_bytes().first(), Some(b'>' | b'!'))
         {

@@ -217,10 +217,12 @@ impl Key {
         check_finite: bool,
     ) -> PyResult<()> {
         let tail = ids::tail(context, self.kgw.params().context(), "context")?;
-        if let Some(mut strided) = ids::StridedLogits::get(logits) {
-            return bias_strided(&self.kgw, tail.as_slice(), &mut strided, check_finite);
-        }
-        let mut buf = Logits::get(logits, 1)?;
+        let mut buf = match ids::Row::get(logits)? {
+            ids::Row::Strided(mut strided) => {
+                return bias_strided(&self.kgw, tail.as_slice(), &mut strided, check_finite);
+            }
+            ids::Row::Contiguous(buf) => buf,
+        };
         // SAFETY: held only during this call, which runs no Python code while it lives.
         let row = unsafe { buf.as_mut_slice() };
         py.detach(|| {
