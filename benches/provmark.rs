@@ -106,9 +106,9 @@ fn detect(c: &mut Criterion) {
     let mut g = c.benchmark_group("detect");
     g.throughput(Throughput::Elements(ids.len() as u64));
     for (name, dedup) in [("dedup", true), ("nodedup", false)] {
-        let det = Detector::new(
-            &key,
-            KgwParams::default(),
+        let det = Detector::for_scheme(
+            Kgw::new(&key, KgwParams::default()),
+            key.key_id(),
             128_256,
             DetectorConfig {
                 dedup,

@@ -8,9 +8,16 @@
 //! each is scored once ([`DetectorConfig::dedup`]).
 //!
 //! ```
-//! use provmark::{detect::{Detector, DetectorConfig, Verdict}, key::SecretKey, scheme::KgwParams};
-//! let det = Detector::new(&SecretKey::from_bytes([9; 32]), KgwParams::default(), 50_000,
-//!                         DetectorConfig::default())?;
+//! use provmark::detect::{Detector, DetectorConfig, Verdict};
+//! use provmark::key::{KeyFile, SecretKey};
+//! use provmark::scheme::{KgwParams, SchemeConfig};
+//! let key = KeyFile {
+//!     secret: SecretKey::from_bytes([9; 32]),
+//!     scheme: SchemeConfig::kgw(KgwParams::default()),
+//!     tokenizer: Default::default(),
+//!     account: None,
+//! };
+//! let det = Detector::new(&key, 50_000, DetectorConfig::default())?;
 //! let ids: Vec<u32> = (0..300).map(|i| (i * 7919) % 50_000).collect();
 //! let report = det.detect(&ids)?;
 //! assert_eq!(report.tokens, 300);
@@ -19,12 +26,12 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use crate::fingerprint::{FingerprintSet, TUPLE_DOMAIN, fingerprint};
-use crate::key::{KeyId, SecretKey};
-use crate::scheme::{Kgw, KgwParams};
-use crate::stats;
+use crate::fingerprint::{CONTEXT_DOMAIN, FingerprintSet, TUPLE_DOMAIN, fingerprint};
+use crate::key::{KeyFile, KeyId};
+use crate::scheme::{ContextRule, DedupKey, Scheme};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Detection settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,17 +106,23 @@ pub enum TokenFlag {
 /// The result of a detection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
+    /// The scheme tested for (`"kgw"`, `"vllm-gumbel"`, …).
+    pub scheme: String,
     /// Tokens seen.
     pub tokens: usize,
-    /// Tuples scored (after dedup).
+    /// Positions scored (after dedup).
     pub scored: usize,
-    /// Green among the scored.
+    /// The test statistic: the sum of the scored positions' scores (the green count for
+    /// counting schemes, `Σ −ln(1 − u)` for Gumbel schemes).
+    pub score: f64,
+    /// Scored positions shown as green: green tokens for counting schemes; for Gumbel schemes,
+    /// positions whose score exceeds its null median (a display cue, not the test).
     pub green: usize,
-    /// The exact green probability under the null.
+    /// The null probability that a scored position is green (γ; ½ for Gumbel schemes).
     pub gamma: f64,
-    /// `(green − γ n) / sqrt(n γ (1 − γ))`; secondary to the p-value.
+    /// The standardised statistic `(score − n μ) / sqrt(n σ²)`; secondary to the p-value.
     pub z_score: f64,
-    /// `P[X ≥ green]`, `X ~ Binomial(scored, γ)`; 0 when it underflows (see `log10_p_value`).
+    /// `P[S ≥ score]` under the null; 0 when it underflows (see `log10_p_value`).
     pub p_value: f64,
     /// `log10` of the p-value, finite even when `p_value` underflows.
     pub log10_p_value: f64,
@@ -119,56 +132,57 @@ pub struct Detection {
     pub flags: Vec<TokenFlag>,
 }
 
-/// Computes the statistics of `green` out of `scored` tuples at green probability `gamma`.
-pub(crate) fn summarize(
-    scored: usize,
-    green: usize,
-    gamma: f64,
-    config: &DetectorConfig,
-) -> Result<(f64, f64, f64, Verdict)> {
-    let ln_p = stats::binomial_sf_ln(green as u64, scored as u64, gamma)?;
-    let log10_p = ln_p / std::f64::consts::LN_10;
-    let z = stats::z_score(green as u64, scored as u64, gamma);
-    let verdict = if scored < config.min_scored {
+/// The decision for a log p-value at the configured level.
+pub(crate) fn decide(scored: usize, ln_p: f64, config: &DetectorConfig) -> Verdict {
+    if scored < config.min_scored {
         Verdict::Insufficient
     } else if ln_p <= config.alpha.ln() {
         Verdict::Watermarked
     } else {
         Verdict::NotWatermarked
-    };
-    Ok((z, ln_p.exp(), log10_p, verdict))
+    }
 }
 
-/// A keyed detector for one vocabulary. `Send + Sync`; reuse it across inputs.
+/// A keyed detector for one vocabulary, for any [`Scheme`]. `Send + Sync`; reuse it across
+/// inputs.
 #[derive(Clone, Debug)]
 pub struct Detector {
-    kgw: Kgw,
+    scheme: Arc<dyn Scheme>,
     key_id: KeyId,
     vocab_size: usize,
     config: DetectorConfig,
 }
 
 impl Detector {
-    /// A detector for `key` and `params`, accepting token ids below `vocab_size`.
+    /// A detector for the watermark a key file describes (its scheme, parameters, shift and
+    /// secret together), accepting token ids below `vocab_size`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for a bad config or a vocabulary larger than 2^21.
-    pub fn new(
-        key: &SecretKey,
-        params: KgwParams,
-        vocab_size: usize,
-        config: DetectorConfig,
-    ) -> Result<Self> {
-        Self::for_scheme(Kgw::new(key, params), key.key_id(), vocab_size, config)
+    pub fn new(key: &KeyFile, vocab_size: usize, config: DetectorConfig) -> Result<Self> {
+        Self::shared(key.scheme(), key.key_id(), vocab_size, config)
     }
 
-    /// A detector for a keyed scheme (for example a shifted per-account [`Kgw`]), reporting
-    /// `key_id`.
+    /// A detector for a keyed scheme (for example a shifted per-account [`crate::scheme::Kgw`]),
+    /// reporting `key_id`.
     ///
     /// # Errors
     /// As [`Detector::new`].
     pub fn for_scheme(
-        kgw: Kgw,
+        scheme: impl Scheme + 'static,
+        key_id: KeyId,
+        vocab_size: usize,
+        config: DetectorConfig,
+    ) -> Result<Self> {
+        Self::shared(Arc::new(scheme), key_id, vocab_size, config)
+    }
+
+    /// As [`Detector::for_scheme`], for a scheme shared with other detectors or samplers.
+    ///
+    /// # Errors
+    /// As [`Detector::new`].
+    pub fn shared(
+        scheme: Arc<dyn Scheme>,
         key_id: KeyId,
         vocab_size: usize,
         config: DetectorConfig,
@@ -178,7 +192,7 @@ impl Detector {
             return Err(Error::param("vocab_size", "must be between 1 and 2^21"));
         }
         Ok(Detector {
-            kgw,
+            scheme,
             key_id,
             vocab_size,
             config,
@@ -195,9 +209,9 @@ impl Detector {
         &self.config
     }
 
-    /// The scheme's parameters.
-    pub fn params(&self) -> &KgwParams {
-        self.kgw.params()
+    /// The keyed scheme.
+    pub fn scheme(&self) -> &dyn Scheme {
+        self.scheme.as_ref()
     }
 
     /// Scores a whole token sequence.
@@ -213,12 +227,21 @@ impl Detector {
     /// An incremental scorer: feed tokens in any chunks, read the result at the end. Feeding in
     /// chunks gives exactly the same result as one call to [`Detector::detect`].
     pub fn scorer(&self) -> Scorer<'_> {
+        let rule = self.scheme.context_rule();
+        let mut window = Vec::with_capacity(rule.width + 1);
+        if let Some(pad) = rule.pad {
+            window.resize(rule.width, pad);
+        }
         Scorer {
             det: self,
-            history: crate::scheme::StreamState::default(),
+            rule,
+            dedup_key: self.scheme.dedup_key(),
+            green_above: self.scheme.null().green_above(),
+            window,
             seen: FingerprintSet::default(),
             tokens: 0,
             scored: 0,
+            score: 0.0,
             green: 0,
             flags: Vec::new(),
         }
@@ -229,10 +252,15 @@ impl Detector {
 #[derive(Debug)]
 pub struct Scorer<'d> {
     det: &'d Detector,
-    history: crate::scheme::StreamState,
+    rule: ContextRule,
+    dedup_key: DedupKey,
+    green_above: f64,
+    /// The last `width` tokens (padded at the start when the rule pads).
+    window: Vec<u32>,
     seen: FingerprintSet,
     tokens: usize,
     scored: usize,
+    score: f64,
     green: usize,
     flags: Vec<TokenFlag>,
 }
@@ -246,37 +274,51 @@ impl Scorer<'_> {
     pub fn feed(&mut self, tokens: &[u32]) -> Result<()> {
         let vocab = self.det.vocab_size;
         crate::check_token_ids(tokens, vocab, self.tokens)?;
-        let kgw = &self.det.kgw;
+        let scheme = self.det.scheme.as_ref();
+        let width = self.rule.width;
         self.flags.reserve(tokens.len());
         for &tok in tokens {
-            let flag = match kgw.context_of(self.history.history()) {
-                None => TokenFlag::NoContext,
+            let flag = if self.window.len() < width {
+                TokenFlag::NoContext
+            } else {
+                let ctx = self.window.as_slice();
                 // Dedup on the tokens themselves, before any keyed work.
-                Some(ctx)
-                    if self.det.config.dedup
-                        && !self.seen.insert(fingerprint(TUPLE_DOMAIN, ctx, Some(tok))) =>
-                {
-                    TokenFlag::Repeated
-                }
-                Some(ctx) => {
+                let fresh = !self.det.config.dedup
+                    || match self.dedup_key {
+                        DedupKey::Tuple => {
+                            self.seen.insert(fingerprint(TUPLE_DOMAIN, ctx, Some(tok)))
+                        }
+                        DedupKey::Context => {
+                            self.seen.insert(fingerprint(CONTEXT_DOMAIN, ctx, None))
+                        }
+                    };
+                if fresh {
+                    let s = scheme.score(ctx, tok)?;
                     self.scored += 1;
-                    let seed = kgw.prf_seed(ctx)?;
-                    if kgw.green_under(&seed, tok) {
+                    self.score += s;
+                    if s > self.green_above {
                         self.green += 1;
                         TokenFlag::Green
                     } else {
                         TokenFlag::Red
                     }
+                } else {
+                    TokenFlag::Repeated
                 }
             };
             self.flags.push(flag);
-            self.history.push(tok);
+            if width > 0 {
+                if self.window.len() == width {
+                    self.window.remove(0);
+                }
+                self.window.push(tok);
+            }
             self.tokens += 1;
         }
         Ok(())
     }
 
-    /// Running counts: `(tokens seen, tuples scored, green)`.
+    /// Running counts: `(tokens seen, positions scored, green)`.
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.tokens, self.scored, self.green)
     }
@@ -286,18 +328,19 @@ impl Scorer<'_> {
     /// # Errors
     /// [`Error::Numerical`] if the tail computation fails (not observed in practice).
     pub fn finish(self) -> Result<Detection> {
-        let gamma = self.det.params().gamma();
-        let (z_score, p_value, log10_p_value, verdict) =
-            summarize(self.scored, self.green, gamma, &self.det.config)?;
+        let null = self.det.scheme.null();
+        let ln_p = null.tail_ln(self.scored, self.score)?;
         Ok(Detection {
+            scheme: self.det.scheme.name().to_string(),
             tokens: self.tokens,
             scored: self.scored,
+            score: self.score,
             green: self.green,
-            gamma,
-            z_score,
-            p_value,
-            log10_p_value,
-            verdict,
+            gamma: null.green_probability(),
+            z_score: null.z_score(self.scored, self.score),
+            p_value: ln_p.exp(),
+            log10_p_value: ln_p / std::f64::consts::LN_10,
+            verdict: decide(self.scored, ln_p, &self.det.config),
             flags: self.flags,
         })
     }

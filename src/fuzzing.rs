@@ -53,7 +53,9 @@ pub fn detect_ids(data: &[u8]) {
         dedup: first & 0x80 == 0,
         ..DetectorConfig::default()
     };
-    let Ok(det) = Detector::new(&SecretKey::from_bytes([0x42; 32]), params, 50_000, config) else {
+    let secret = SecretKey::from_bytes([0x42; 32]);
+    let Ok(det) = Detector::for_scheme(Kgw::new(&secret, params), secret.key_id(), 50_000, config)
+    else {
         return;
     };
     let ids: Vec<u32> = rest

@@ -169,6 +169,111 @@ impl Sampler {
             .ok_or(Error::NoCandidates)
     }
 
+    /// Applies temperature, top-k and top-p to `logits` in place, the way engines prepare the
+    /// distribution a distortion-free watermark samples from: every logit is divided by the
+    /// temperature and tokens outside the top-k / nucleus set become `-inf`. Returns `false`
+    /// (and leaves `logits` untouched) for greedy decoding (temperature 0), which the
+    /// distortion-free schemes do not watermark.
+    ///
+    /// ```
+    /// use provmark::sampling::{Sampler, SamplingConfig};
+    /// let mut s = Sampler::new(SamplingConfig { temperature: 0.5, top_k: 2, top_p: 1.0 })?;
+    /// let mut logits = [1.0f32, 3.0, 2.0];
+    /// assert!(s.process(&mut logits)?);
+    /// assert_eq!(logits, [f32::NEG_INFINITY, 6.0, 4.0]);
+    /// # Ok::<(), provmark::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteLogit`] for a NaN or `+inf` logit, [`Error::NoCandidates`] when every
+    /// logit is `-inf`.
+    pub fn process(&mut self, logits: &mut [f32]) -> Result<bool> {
+        if u32::try_from(logits.len()).is_err() {
+            return Err(Error::param("logits", "more than 2^32 entries"));
+        }
+        checked_max(logits)?;
+        let cfg = self.config;
+        if cfg.temperature == 0.0 {
+            return Ok(false);
+        }
+        if cfg.temperature != 1.0 {
+            for l in logits.iter_mut() {
+                *l /= cfg.temperature;
+            }
+        }
+        let top_k = cfg.top_k > 0 && cfg.top_k < logits.len();
+        if !top_k && cfg.top_p >= 1.0 {
+            return Ok(true);
+        }
+        self.cand
+            .reserve(logits.len().saturating_sub(self.cand.len()));
+        self.cand.clear();
+        self.cand.extend(
+            logits
+                .iter()
+                .zip(0u32..)
+                .filter(|(l, _)| **l > f32::NEG_INFINITY)
+                .map(|(&l, i)| (l, i)),
+        );
+        let by_desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if top_k && cfg.top_k < self.cand.len() {
+            self.cand.select_nth_unstable_by(cfg.top_k - 1, by_desc);
+            self.cand.truncate(cfg.top_k);
+        }
+        if cfg.top_p < 1.0 {
+            self.cand.sort_unstable_by(by_desc);
+            let max = self.cand.first().map_or(0.0, |c| c.0);
+            let z: f64 = self
+                .cand
+                .iter()
+                .map(|&(l, _)| f64::from(weight(l, max, 1.0)))
+                .sum();
+            let target = f64::from(cfg.top_p) * z;
+            let mut acc = 0.0f64;
+            let mut keep = self.cand.len();
+            for (i, &(l, _)) in self.cand.iter().enumerate() {
+                acc += f64::from(weight(l, max, 1.0));
+                if acc >= target {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            self.cand.truncate(keep);
+        }
+        // Mask everything not kept: walk the kept ids in order.
+        self.cand.sort_unstable_by_key(|c| c.1);
+        let mut kept = self.cand.iter().map(|c| c.1 as usize).peekable();
+        for (i, l) in logits.iter_mut().enumerate() {
+            if kept.peek() == Some(&i) {
+                kept.next();
+            } else {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Samples from logits already prepared by [`Sampler::process`] (softmax at temperature 1,
+    /// no filtering), with the uniform draw `u ∈ [0, 1)`.
+    ///
+    /// # Errors
+    /// As [`Sampler::sample`].
+    pub fn sample_processed(&mut self, logits: &[f32], u: f64) -> Result<u32> {
+        if !(0.0..1.0).contains(&u) {
+            return Err(Error::param("uniform", "must be in [0, 1)"));
+        }
+        if u32::try_from(logits.len()).is_err() {
+            return Err(Error::param("logits", "more than 2^32 entries"));
+        }
+        let (max, argmax) = checked_max(logits)?;
+        self.weights
+            .reserve(logits.len().saturating_sub(self.weights.len()));
+        fill_weights(&mut self.weights, logits, max, 1.0);
+        Ok(inverse_cdf(&self.weights, u)
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(argmax))
+    }
+
     /// Nucleus sampling over the whole vocabulary in O(V): tokens are bucketed by how far
     /// their scaled logit lies below the maximum, the bucket where the cumulative mass crosses
     /// `top_p` is found, and only that bucket is sorted. The kept set is exactly the smallest

@@ -17,12 +17,13 @@
 //! may read the file.
 
 use super::{KeyId, SecretKey};
-use crate::scheme::{Kgw, SchemeConfig};
+use crate::scheme::{Kgw, Scheme, SchemeConfig, Vllm, VllmParams};
 pub use crate::text::TokenizerSpec;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// The `format` field of key files.
@@ -79,12 +80,45 @@ impl KeyFile {
         }
     }
 
+    /// A key file for a watermark embedded by vLLM: `key` is vLLM's integer key
+    /// (`WatermarkConfig.key`), stored as the secret's last 8 bytes (big-endian) after 24 zero
+    /// bytes. vLLM keys have 64 bits; anyone holding watermarked text can test a guess of the
+    /// key by detecting with it, so the public key id (a keyed hash of the secret) reveals
+    /// nothing an attacker could not already check.
+    pub fn vllm(key: u64, params: VllmParams, tokenizer: TokenizerSpec) -> Self {
+        KeyFile {
+            secret: vllm_secret(key),
+            scheme: SchemeConfig::Vllm(params),
+            tokenizer,
+            account: None,
+        }
+    }
+
     /// The KGW scheme keyed with this secret.
-    pub fn kgw(&self) -> Kgw {
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when the key is for another scheme (use
+    /// [`KeyFile::scheme`] for code that serves every scheme).
+    pub fn kgw(&self) -> Result<Kgw> {
         match &self.scheme {
             SchemeConfig::Kgw { params, shift, .. } => {
-                Kgw::with_shift(&self.secret, *params, *shift)
+                Ok(Kgw::with_shift(&self.secret, *params, *shift))
             }
+            other => Err(Error::param(
+                "scheme",
+                format!("this needs a kgw key; the key is {}", other.name()),
+            )),
+        }
+    }
+
+    /// The keyed scheme this file describes, whatever it is: what detectors and generation
+    /// loops use.
+    pub fn scheme(&self) -> Arc<dyn Scheme> {
+        match &self.scheme {
+            SchemeConfig::Kgw { params, shift, .. } => {
+                Arc::new(Kgw::with_shift(&self.secret, *params, *shift))
+            }
+            SchemeConfig::Vllm(params) => Arc::new(Vllm::new(vllm_key(&self.secret), *params)),
         }
     }
 
@@ -111,8 +145,19 @@ impl KeyFile {
         {
             return Err(Error::KeyFormat("shift must be below 2^21".into()));
         }
+        let secret = SecretKey::from_hex(&repr.secret)?;
+        if matches!(repr.scheme, SchemeConfig::Vllm(_))
+            && secret
+                .bytes()
+                .get(..24)
+                .is_some_and(|b| b.iter().any(|&x| x != 0))
+        {
+            return Err(Error::KeyFormat(
+                "a vllm key's secret holds a 64-bit key: its first 48 hex digits must be 0".into(),
+            ));
+        }
         let key = KeyFile {
-            secret: SecretKey::from_hex(&repr.secret)?,
+            secret,
             scheme: repr.scheme,
             tokenizer: repr.tokenizer,
             account: repr.account,
@@ -160,6 +205,24 @@ impl KeyFile {
         })?;
         Ok(LoadedKeyFile { key, warnings })
     }
+}
+
+/// The secret that holds vLLM's 64-bit key.
+fn vllm_secret(key: u64) -> SecretKey {
+    let mut bytes = [0u8; 32];
+    if let Some(tail) = bytes.get_mut(24..) {
+        tail.copy_from_slice(&key.to_be_bytes());
+    }
+    SecretKey::from_bytes(bytes)
+}
+
+/// vLLM's 64-bit key from its secret (the last 8 bytes, big-endian).
+fn vllm_key(secret: &SecretKey) -> u64 {
+    let mut tail = [0u8; 8];
+    if let Some(b) = secret.bytes().get(24..) {
+        tail.copy_from_slice(b);
+    }
+    u64::from_be_bytes(tail)
 }
 
 /// Pretty JSON of a secret-bearing record, newline-terminated, zeroed when dropped.

@@ -158,6 +158,12 @@ impl MasterKey {
             SchemeConfig::Kgw { .. } => {
                 return Err(Error::KeyFormat("a master scheme has no shift".into()));
             }
+            other => {
+                return Err(Error::KeyFormat(format!(
+                    "a master key's scheme must be kgw, not {}",
+                    other.name()
+                )));
+            }
         };
         Ok(MasterKey {
             secret,
@@ -227,7 +233,7 @@ mod tests {
         let m = master(AccountMode::Shifted);
         let k = m.account_key("acct-9");
         let shift = m.account_shift("acct-9");
-        let kgw = k.kgw();
+        let kgw = k.kgw().unwrap();
         let seed = crate::prf::PrfV1::new(&m.secret).seed(&[5, 6]).unwrap();
         for v in [0u32, 1, 100, 200_000] {
             let pos = (v + shift) & ((1 << 21) - 1);

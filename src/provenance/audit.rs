@@ -226,7 +226,7 @@ impl Audit {
     /// [`Error::InvalidInput`] after documents were added, or when a ledger of another width
     /// is set.
     pub fn add_key(&mut self, key: &KeyFile) -> Result<()> {
-        let kgw = key.kgw();
+        let kgw = key.kgw()?;
         let g = self.group(kgw.params().context())?;
         let group = self.groups.get_mut(g).ok_or(Error::NoCandidates)?;
         group.singles.push(Single {

@@ -306,6 +306,45 @@ impl Kgw {
     }
 }
 
+impl super::Scheme for Kgw {
+    fn name(&self) -> &'static str {
+        "kgw"
+    }
+
+    fn context_rule(&self) -> super::ContextRule {
+        super::ContextRule {
+            width: self.params.context(),
+            pad: None,
+        }
+    }
+
+    fn dedup_key(&self) -> super::DedupKey {
+        super::DedupKey::Tuple
+    }
+
+    fn null(&self) -> super::NullModel {
+        super::NullModel::Bernoulli {
+            p: self.params.gamma(),
+        }
+    }
+
+    fn score(&self, context: &[u32], token: u32) -> Result<f64> {
+        super::check_context(context, self.params.context())?;
+        let seed = self.prf_seed(context)?;
+        Ok(f64::from(u8::from(self.green_under(&seed, token))))
+    }
+
+    fn sample(
+        &self,
+        context: &[u32],
+        logits: &mut [f32],
+        sampler: &mut Sampler,
+        uniform: f64,
+    ) -> Result<u32> {
+        self.sample_step(context, logits, sampler, uniform)
+    }
+}
+
 /// Green (`b < t`): `l + δ`; red: `l` unchanged bit for bit (`+ 0.0` would turn -0.0 into
 /// +0.0). Branch-free, so it compiles to SIMD blends.
 #[inline(always)]

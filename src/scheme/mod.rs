@@ -4,15 +4,200 @@
 //!
 //! * [`kgw`]: the green-list watermark of Kirchenbauer et al. (2023), with h = 0 giving the
 //!   Unigram watermark.
+//! * [`vllm`]: the watermarks vLLM embeds natively (Gumbel-max, dual-key Gumbel, red-green),
+//!   reproduced bit for bit on vLLM's `philox4x32-10-v1` PRF.
+//!
+//! Every keyed scheme implements [`Scheme`]: how its detector forms contexts and deduplicates
+//! them, the per-position score, the exact null distribution of the summed scores
+//! ([`NullModel`]), and one sampling step. [`crate::detect::Detector`] works on any
+//! `Scheme`.
 //!
 //! [`SchemeConfig`] is the tagged, versioned description stored in key files.
 
 pub mod kgw;
+pub mod vllm;
 
 use crate::prf::PrfVersion;
+use crate::sampling::Sampler;
+use crate::{Error, Result, stats};
 use serde::{Deserialize, Serialize};
 
 pub use kgw::{Kgw, KgwParams, StreamState};
+pub use vllm::{Vllm, VllmAlgorithm, VllmParams};
+
+/// How a detector forms the context of each position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextRule {
+    /// The number of preceding tokens that form a context.
+    pub width: usize,
+    /// `None`: positions with fewer than `width` preceding tokens are not scored (KGW).
+    /// `Some(pad)`: the context is padded on the left with `pad`, so every position is scored
+    /// (vLLM, whose padding word is −1).
+    pub pad: Option<u32>,
+}
+
+/// What the detector compares to skip repeated positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DedupKey {
+    /// The (context, token) tuple: a repeated tuple is a repeated draw of the same keyed value.
+    Tuple,
+    /// The context alone (vLLM's detector: the first token after each distinct context counts).
+    Context,
+}
+
+/// The null distribution of one position's score, and so of the sum over `n` distinct
+/// positions of text written without the key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum NullModel {
+    /// Score 1 (green) with probability `p`, else 0; the sum is `Binomial(n, p)`, exact.
+    Bernoulli {
+        /// The green probability.
+        p: f64,
+    },
+    /// `Exp(1)` scores; the sum is `Gamma(n, 1)`, exact.
+    Exponential,
+    /// vLLM's dual-key Gumbel score `(1 − α) E_A + α E_B`, with the p-value vLLM's detector
+    /// reports: the exact `Gamma(2n, 1/2)` (α = ½) or `Gamma(n, 1)` (α ∈ {0, 1}) tail, and
+    /// otherwise the moment-matched `Gamma(n / v, v)` tail, `v = (1 − α)² + α²` — an
+    /// approximation (the exact law is a sum of two gamma variables), kept for compatibility.
+    VllmDualKey {
+        /// The weight of key B.
+        alpha: f64,
+    },
+}
+
+impl NullModel {
+    /// `ln P[S ≥ score]` for the sum `S` of `n` scores under the null.
+    ///
+    /// # Errors
+    /// [`Error::Numerical`] if a tail computation fails to converge.
+    ///
+    /// ```
+    /// use provmark::scheme::NullModel;
+    /// // Sum of 2 Exp(1) scores ≥ 3: (1 + 3) e^-3.
+    /// let ln_p = NullModel::Exponential.tail_ln(2, 3.0)?;
+    /// assert!((ln_p - (4f64.ln() - 3.0)).abs() < 1e-12);
+    /// # Ok::<(), provmark::Error>(())
+    /// ```
+    pub fn tail_ln(&self, n: usize, score: f64) -> Result<f64> {
+        if n == 0 {
+            return Ok(0.0);
+        }
+        match *self {
+            NullModel::Bernoulli { p } => {
+                let k = score.round();
+                if k <= 0.0 {
+                    return Ok(0.0);
+                }
+                stats::binomial_sf_ln(k as u64, n as u64, p)
+            }
+            NullModel::Exponential => {
+                if score <= 0.0 {
+                    return Ok(0.0);
+                }
+                stats::gamma_sf_ln(n as f64, score)
+            }
+            NullModel::VllmDualKey { alpha } => {
+                let v = (1.0 - alpha).powi(2) + alpha.powi(2);
+                if score <= 0.0 {
+                    return Ok(0.0);
+                }
+                let shape = n as f64 / v;
+                // vLLM rounds the shape to an integer (Python's round: ties to even) where the
+                // law is exactly gamma.
+                let shape = if alpha == 0.0 || alpha == 0.5 || alpha == 1.0 {
+                    shape.round_ties_even()
+                } else {
+                    shape
+                };
+                if shape <= 0.0 {
+                    return Ok(0.0);
+                }
+                stats::gamma_sf_ln(shape, score / v)
+            }
+        }
+    }
+
+    /// The null mean and variance of one score.
+    pub fn moments(&self) -> (f64, f64) {
+        match *self {
+            NullModel::Bernoulli { p } => (p, p * (1.0 - p)),
+            NullModel::Exponential => (1.0, 1.0),
+            NullModel::VllmDualKey { alpha } => (1.0, (1.0 - alpha).powi(2) + alpha.powi(2)),
+        }
+    }
+
+    /// `(score − n μ) / sqrt(n σ²)`: the standardised sum; 0 for `n = 0`. Secondary to the
+    /// exact p-value.
+    pub fn z_score(&self, n: usize, score: f64) -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        let (mu, var) = self.moments();
+        let n = n as f64;
+        (score - n * mu) / (n * var).sqrt()
+    }
+
+    /// A per-position score is shown as "green" when it exceeds this value; under the null that
+    /// happens with probability [`NullModel::green_probability`].
+    pub fn green_above(&self) -> f64 {
+        match self {
+            NullModel::Bernoulli { .. } => 0.5,
+            // The median of Exp(1); used for the dual-key score as a display cue only.
+            NullModel::Exponential | NullModel::VllmDualKey { .. } => std::f64::consts::LN_2,
+        }
+    }
+
+    /// The null probability that a position is shown as green (γ for counting schemes, ½ for
+    /// Gumbel scores).
+    pub fn green_probability(&self) -> f64 {
+        match *self {
+            NullModel::Bernoulli { p } => p,
+            NullModel::Exponential | NullModel::VllmDualKey { .. } => 0.5,
+        }
+    }
+}
+
+/// A keyed watermarking scheme: what [`crate::detect::Detector`] and the generation loop need.
+///
+/// `Send + Sync`, so one instance serves every request. Implementations hold their keys and
+/// never print them.
+pub trait Scheme: Send + Sync + std::fmt::Debug {
+    /// The scheme's short name as reported by detectors (`"kgw"`, `"vllm-gumbel"`).
+    fn name(&self) -> &'static str;
+
+    /// How the detector forms contexts.
+    fn context_rule(&self) -> ContextRule;
+
+    /// What repeated positions are recognised by.
+    fn dedup_key(&self) -> DedupKey;
+
+    /// The null distribution of the scores.
+    fn null(&self) -> NullModel;
+
+    /// The score of `token` after `context` (exactly [`ContextRule::width`] words, padding
+    /// included).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a context of the wrong length.
+    fn score(&self, context: &[u32], token: u32) -> Result<f64>;
+
+    /// One watermarked sampling step. `context` is the last [`ContextRule::width`] tokens
+    /// (padded as the rule says; without padding it may be shorter at the start, and then the
+    /// step is not watermarked). `logits` are the model's raw logits; the scheme may modify
+    /// them. `uniform` in `[0, 1)` is the step's random draw.
+    ///
+    /// # Errors
+    /// The sampler's errors, or [`Error::LogitsShape`] for a vocabulary beyond the PRF's range.
+    fn sample(
+        &self,
+        context: &[u32],
+        logits: &mut [f32],
+        sampler: &mut Sampler,
+        uniform: f64,
+    ) -> Result<u32>;
+}
 
 /// A scheme and its parameters, as written in key files:
 /// `{"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2}`.
@@ -33,6 +218,9 @@ pub enum SchemeConfig {
         #[serde(default, skip_serializing_if = "is_zero")]
         shift: u32,
     },
+    /// A watermark as vLLM embeds it; the key file's secret holds vLLM's 64-bit key.
+    #[serde(rename = "vllm")]
+    Vllm(VllmParams),
 }
 
 fn is_zero(x: &u32) -> bool {
@@ -49,10 +237,22 @@ impl SchemeConfig {
         }
     }
 
-    /// The scheme's short name, as reported by the detector (`"kgw"`).
+    /// The scheme's short name, as reported by the detector (`"kgw"`, `"vllm-gumbel"`).
     pub fn name(&self) -> &'static str {
         match self {
             SchemeConfig::Kgw { .. } => "kgw",
+            SchemeConfig::Vllm(p) => p.algorithm.name(),
         }
     }
+}
+
+/// Checks that a context passed to [`Scheme::score`] has the rule's width.
+pub(crate) fn check_context(context: &[u32], width: usize) -> Result<()> {
+    if context.len() != width {
+        return Err(Error::param(
+            "context",
+            format!("expected {width} tokens, got {}", context.len()),
+        ));
+    }
+    Ok(())
 }

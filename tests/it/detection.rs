@@ -42,8 +42,13 @@ fn synthetic_watermark_detected_at_200_tokens() {
     for _ in 0..40 {
         let key = SecretKey::from_bytes(rng.random());
         let kgw = Kgw::new(&key, KgwParams::default());
-        let det =
-            Detector::new(&key, KgwParams::default(), VOCAB, DetectorConfig::default()).unwrap();
+        let det = Detector::for_scheme(
+            Kgw::new(&key, KgwParams::default()),
+            key.key_id(),
+            VOCAB,
+            DetectorConfig::default(),
+        )
+        .unwrap();
         let wm = det
             .detect(&generate(&lm, Some(&kgw), 200, &mut rng))
             .unwrap();
@@ -64,7 +69,13 @@ fn synthetic_watermark_detected_at_200_tokens() {
 #[test]
 fn token_flags_mark_context_repeats_and_colours() {
     let key = SecretKey::from_bytes([2; 32]);
-    let det = Detector::new(&key, KgwParams::default(), 100, DetectorConfig::default()).unwrap();
+    let det = Detector::for_scheme(
+        Kgw::new(&key, KgwParams::default()),
+        key.key_id(),
+        100,
+        DetectorConfig::default(),
+    )
+    .unwrap();
     let ids = [1, 2, 3, 4, 1, 2, 3, 4];
     let r = det.detect(&ids).unwrap();
     assert_eq!(&r.flags[..2], &[TokenFlag::NoContext, TokenFlag::NoContext]);
@@ -79,7 +90,13 @@ fn token_flags_mark_context_repeats_and_colours() {
 #[test]
 fn malformed_inputs_give_typed_errors() {
     let key = SecretKey::from_bytes([2; 32]);
-    let det = Detector::new(&key, KgwParams::default(), 100, DetectorConfig::default()).unwrap();
+    let det = Detector::for_scheme(
+        Kgw::new(&key, KgwParams::default()),
+        key.key_id(),
+        100,
+        DetectorConfig::default(),
+    )
+    .unwrap();
     assert!(matches!(
         det.detect(&[1, 2, 100]),
         Err(Error::TokenOutOfRange {
@@ -120,13 +137,24 @@ fn malformed_inputs_give_typed_errors() {
             alpha,
             ..DetectorConfig::default()
         };
-        assert!(Detector::new(&key, KgwParams::default(), 100, cfg).is_err());
+        assert!(
+            Detector::for_scheme(Kgw::new(&key, KgwParams::default()), key.key_id(), 100, cfg)
+                .is_err()
+        );
     }
-    assert!(Detector::new(&key, KgwParams::default(), 0, DetectorConfig::default()).is_err());
     assert!(
-        Detector::new(
-            &key,
-            KgwParams::default(),
+        Detector::for_scheme(
+            Kgw::new(&key, KgwParams::default()),
+            key.key_id(),
+            0,
+            DetectorConfig::default()
+        )
+        .is_err()
+    );
+    assert!(
+        Detector::for_scheme(
+            Kgw::new(&key, KgwParams::default()),
+            key.key_id(),
             (1 << 21) + 1,
             DetectorConfig::default()
         )

@@ -103,7 +103,7 @@ fn accounts_and_ledger_match_golden_vectors() {
         );
         let key = master.account_key(account);
         assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
-        let kgw = key.kgw();
+        let kgw = key.kgw().unwrap();
         let bits = green_bits(&kgw, &[464, 3290]);
         assert_eq!(
             bits,

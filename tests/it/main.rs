@@ -5,6 +5,7 @@ mod golden;
 mod properties;
 mod provenance;
 mod tails;
+mod vllm;
 
 /// Reads a file under `tests/data/`.
 pub fn data(name: &str) -> String {

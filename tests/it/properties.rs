@@ -78,7 +78,13 @@ fn null_p_values_are_uniform() {
             for _ in 0..n {
                 let key = random_key(&mut rng);
                 let params = KgwParams::new(0.25, 2.0, h).unwrap();
-                let det = Detector::new(&key, params, VOCAB, DetectorConfig::default()).unwrap();
+                let det = Detector::for_scheme(
+                    Kgw::new(&key, params),
+                    key.key_id(),
+                    VOCAB,
+                    DetectorConfig::default(),
+                )
+                .unwrap();
                 let ids: Vec<u32> = if humanlike_text {
                     humanlike(&mut rng, 200)
                 } else {
@@ -119,11 +125,11 @@ fn dedup_keeps_repetitive_text_calibrated() {
         let phrase: Vec<u32> = (0..12).map(|_| rng.random_range(0..VOCAB as u32)).collect();
         let ids: Vec<u32> = phrase.iter().cycle().take(180).copied().collect();
         let params = KgwParams::default();
-        let on = Detector::new(&key, params, VOCAB, cfg(true))
+        let on = Detector::for_scheme(Kgw::new(&key, params), key.key_id(), VOCAB, cfg(true))
             .unwrap()
             .detect(&ids)
             .unwrap();
-        let off = Detector::new(&key, params, VOCAB, cfg(false))
+        let off = Detector::for_scheme(Kgw::new(&key, params), key.key_id(), VOCAB, cfg(false))
             .unwrap()
             .detect(&ids)
             .unwrap();
@@ -187,7 +193,10 @@ proptest! {
         chunk in 1usize..50, h in 0usize..=4, dedup in any::<bool>(),
     ) {
         let cfg = DetectorConfig { dedup, ..DetectorConfig::default() };
-        let det = Detector::new(&SecretKey::from_bytes([4; 32]), KgwParams::new(0.25, 2.0, h).unwrap(), 1000, cfg).unwrap();
+        let det = {
+            let secret = SecretKey::from_bytes([4; 32]);
+            Detector::for_scheme(Kgw::new(&secret, KgwParams::new(0.25, 2.0, h).unwrap()), secret.key_id(), 1000, cfg).unwrap()
+        };
         let whole = det.detect(&ids).unwrap();
         prop_assert_eq!(&whole, &det.detect(&ids).unwrap());
         let mut s = det.scorer();

@@ -59,7 +59,7 @@ fn marked(
     len: usize,
     rng: &mut ChaCha20Rng,
 ) -> Vec<Vec<u32>> {
-    let kgw = k.kgw();
+    let kgw = k.kgw().unwrap();
     let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
     (0..n_docs)
         .map(|i| {

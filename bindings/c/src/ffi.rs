@@ -201,7 +201,7 @@ pub unsafe extern "C" fn provmark_key_load(path: *const c_char) -> *mut Key {
             let key_id_c = CString::new(key_id.as_str())
                 .map_err(|_| Failure(PROVMARK_ERR_INTERNAL, "key id contains NUL".into()))?;
             Ok(Box::into_raw(Box::new(Key {
-                kgw: key.kgw(),
+                kgw: key.kgw()?,
                 key_id,
                 key_id_c,
             })))

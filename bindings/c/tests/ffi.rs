@@ -57,7 +57,7 @@ fn bias_and_detect_equal_the_core() {
         let id = unsafe { CStr::from_ptr(provmark_key_id(key)) };
         assert_eq!(id.to_str().unwrap(), kf.key_id().as_str());
 
-        let kgw = kf.kgw();
+        let kgw = kf.kgw().unwrap();
         let vocab = 49_152;
         let context = [12u32, 3_000, 17];
         let mut ours: Vec<f32> = (0..vocab).map(|i| (i % 31) as f32 - 15.0).collect();

@@ -130,7 +130,7 @@ pub fn detect(
         };
         (ids, vocab)
     };
-    let det = Detector::for_scheme(key.kgw.clone(), key.file.key_id(), vocab, config).py()?;
+    let det = Detector::new(&key.file, vocab, config).py()?;
     let d = py.detach(|| det.detect(&tokens)).py()?;
     Ok(Detection {
         scheme: key.scheme_name(),

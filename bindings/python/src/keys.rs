@@ -52,17 +52,17 @@ pub struct Key {
 }
 
 impl Key {
-    pub(crate) fn new(file: KeyFile, tokenizer: Option<Box<dyn Tokenizer>>) -> Self {
+    pub(crate) fn new(file: KeyFile, tokenizer: Option<Box<dyn Tokenizer>>) -> PyResult<Self> {
         let cell = OnceLock::new();
         if let Some(t) = tokenizer {
             let _ = cell.set(t);
         }
-        Key {
-            kgw: file.kgw(),
+        Ok(Key {
+            kgw: file.kgw().py()?,
             key_id: file.key_id().to_string(),
             file,
             tokenizer: cell,
-        }
+        })
     }
 
     /// The key's tokenizer, loaded on first use and kept.
@@ -114,7 +114,7 @@ impl Key {
             tokenizer: spec,
             account: None,
         };
-        Ok(Key::new(file, Some(tok)))
+        Key::new(file, Some(tok))
     }
 
     /// Reads a key file written by `Key.save` or `provmark keygen`. A file that group or
@@ -123,13 +123,13 @@ impl Key {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Key> {
         let loaded = py.detach(|| KeyFile::load(&path)).py()?;
         warn_all(py, &loaded.warnings)?;
-        Ok(Key::new(loaded.key, None))
+        Key::new(loaded.key, None)
     }
 
     /// Parses key-file JSON (for keys kept in a secret manager rather than a file).
     #[staticmethod]
     fn from_json(text: &str) -> PyResult<Key> {
-        Ok(Key::new(KeyFile::from_json(text).py()?, None))
+        Key::new(KeyFile::from_json(text).py()?, None)
     }
 
     /// Writes the key file with mode 0600. Never overwrites: an existing `path` raises

@@ -130,7 +130,13 @@ fn watermark_embedded_by_candle_is_detected() {
     let key = SecretKey::from_bytes([42; 32]);
     let params = KgwParams::default();
     let kgw = Kgw::new(&key, params);
-    let det = Detector::new(&key, params, lm.vocab_size(), DetectorConfig::default()).unwrap();
+    let det = Detector::for_scheme(
+        Kgw::new(&key, params),
+        key.key_id(),
+        lm.vocab_size(),
+        DetectorConfig::default(),
+    )
+    .unwrap();
     let run = |wm: Option<&Kgw>| {
         let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);

@@ -3,7 +3,7 @@
 //! arbitrary bytes and must never panic.
 
 use provmark::key::{KeyFile, SecretKey};
-use provmark::scheme::KgwParams;
+use provmark::scheme::{Kgw, KgwParams};
 
 /// Tokenizes bytes (lossily decoded as UTF-8) with `cl100k_base` and detects them.
 #[cfg(feature = "tiktoken")]
@@ -19,9 +19,10 @@ pub fn detect_text(data: &[u8]) {
     };
     let text = String::from_utf8_lossy(data);
     let Ok(ids) = tok.encode(&text) else { return };
-    let Ok(det) = Detector::new(
-        &SecretKey::from_bytes([0x17; 32]),
-        KgwParams::default(),
+    let secret = SecretKey::from_bytes([0x17; 32]);
+    let Ok(det) = Detector::for_scheme(
+        Kgw::new(&secret, KgwParams::default()),
+        secret.key_id(),
         tok.vocab_size(),
         DetectorConfig::default(),
     ) else {

@@ -65,7 +65,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         dedup: !a.no_dedup,
         min_scored: a.min_tokens,
     };
-    let det = Detector::for_scheme(key.kgw(), key.key_id(), tok.vocab_size(), config)?;
+    let det = Detector::new(&key, tok.vocab_size(), config)?;
     let scheme = key.scheme.name();
     let inputs = if a.files.is_empty() {
         vec!["-".to_string()]

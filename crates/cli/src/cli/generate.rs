@@ -75,7 +75,7 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         system: a.system.clone(),
         raw: a.raw,
     };
-    let kgw = key.kgw();
+    let kgw = key.kgw()?;
     let mut sampler = Sampler::new(SamplingConfig {
         temperature: a.temperature,
         top_k: a.top_k,

@@ -123,9 +123,9 @@ impl Rig {
         let key = SecretKey::generate()?;
         Ok(Rig {
             kgw: Kgw::new(&key, cfg.params),
-            det: Detector::new(
-                &key,
-                cfg.params,
+            det: Detector::for_scheme(
+                Kgw::new(&key, cfg.params),
+                key.key_id(),
                 tok.vocab_size(),
                 DetectorConfig::default(),
             )?,

@@ -550,10 +550,15 @@ pub fn run(
         let (mut nll_w, mut n_w, mut nll_p, mut n_p) = (0.0, 0, 0.0, 0);
         for i in 0..cfg.samples {
             let key = key_for(si, i);
-            let on = Detector::new(&key, params, tok.vocab_size(), DetectorConfig::default())?;
-            let off = Detector::new(
-                &key,
-                params,
+            let on = Detector::for_scheme(
+                Kgw::new(&key, params),
+                key.key_id(),
+                tok.vocab_size(),
+                DetectorConfig::default(),
+            )?;
+            let off = Detector::for_scheme(
+                Kgw::new(&key, params),
+                key.key_id(),
                 tok.vocab_size(),
                 DetectorConfig {
                     dedup: false,
@@ -656,10 +661,15 @@ pub fn run(
                     (k * 1_000_003 + t) as u64,
                 ));
                 Ok((
-                    Detector::new(&key, params, tok.vocab_size(), DetectorConfig::default())?,
-                    Detector::new(
-                        &key,
-                        params,
+                    Detector::for_scheme(
+                        Kgw::new(&key, params),
+                        key.key_id(),
+                        tok.vocab_size(),
+                        DetectorConfig::default(),
+                    )?,
+                    Detector::for_scheme(
+                        Kgw::new(&key, params),
+                        key.key_id(),
                         tok.vocab_size(),
                         DetectorConfig {
                             dedup: false,
@@ -807,8 +817,12 @@ pub fn run(
                 let (mut ps, mut zs) = (Vec::new(), Vec::new());
                 for i in 0..cfg.samples {
                     let key = key_for(si, i);
-                    let det =
-                        Detector::new(&key, params, tok.vocab_size(), DetectorConfig::default())?;
+                    let det = Detector::for_scheme(
+                        Kgw::new(&key, params),
+                        key.key_id(),
+                        tok.vocab_size(),
+                        DetectorConfig::default(),
+                    )?;
                     let generated = gens
                         .get(si * cfg.samples + i)
                         .map(Vec::as_slice)
@@ -873,9 +887,9 @@ pub fn run(
         for (k, &length) in lengths.iter().enumerate().filter(|(_, l)| **l <= 200) {
             let mut pos = Vec::new();
             for i in 0..cfg.samples {
-                let det = Detector::new(
-                    &key_for(si, i),
-                    params,
+                let det = Detector::for_scheme(
+                    Kgw::new(&key_for(si, i), params),
+                    key_for(si, i).key_id(),
                     tok.vocab_size(),
                     DetectorConfig::default(),
                 )?;

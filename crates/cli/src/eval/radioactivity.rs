@@ -238,7 +238,7 @@ pub fn run(
     let mut accounts = vec![ACCOUNT_A.to_string()];
     accounts.extend((0..cfg.other_accounts).map(|i| format!("account-{i:03}")));
     let key_a = master.account_key(ACCOUNT_A);
-    let kgw_a = key_a.kgw();
+    let kgw_a = key_a.kgw()?;
     let h = kgw_a.params().context();
 
     let human: Vec<u32> = split.train.concat();

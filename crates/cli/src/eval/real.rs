@@ -406,9 +406,9 @@ pub fn run(
     }
     let key = eval_key(cfg.seed, 0);
     let kgw = Kgw::new(&key, cfg.params);
-    let det = Detector::new(
-        &key,
-        cfg.params,
+    let det = Detector::for_scheme(
+        Kgw::new(&key, cfg.params),
+        key.key_id(),
         tok.vocab_size(),
         DetectorConfig::default(),
     )?;
@@ -808,9 +808,9 @@ fn human_false_positives(
 ) -> Result<Vec<HumanSummary>> {
     let detectors: Vec<Detector> = (0..cfg.human_keys.max(1))
         .map(|k| {
-            Detector::new(
-                &eval_key(cfg.seed, k),
-                cfg.params,
+            Detector::for_scheme(
+                Kgw::new(&eval_key(cfg.seed, k), cfg.params),
+                eval_key(cfg.seed, k).key_id(),
                 vocab,
                 DetectorConfig::default(),
             )

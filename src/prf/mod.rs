@@ -24,6 +24,8 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
+pub mod philox;
+
 use crate::key::SecretKey;
 use crate::{Error, Result};
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherCore, StreamCipherSeek};
