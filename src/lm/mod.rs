@@ -10,6 +10,8 @@
 pub mod synthetic;
 
 use crate::Result;
+use crate::fingerprint::{CONTEXT_DOMAIN, FingerprintHasher, fingerprint};
+use crate::scheme::{GenerationRule, Scheme};
 
 /// A next-token model over a fixed vocabulary.
 pub trait LanguageModel: Send + Sync {
@@ -40,12 +42,14 @@ impl LanguageModel for synthetic::SyntheticLm {
     }
 }
 
-/// Samples up to `n` tokens from `lm` after `prompt`, watermarked with `kgw` when given;
+/// Samples up to `n` tokens from `lm` after `prompt`, watermarked with `scheme` when given;
 /// stops early at one of the model's [`LanguageModel::stop_tokens`] (not returned).
 ///
-/// The watermark's context is the prompt plus what has been generated, exactly as in a server.
-/// `uniform` supplies one draw in `[0, 1)` per step (see [`crate::sampling`]). Returns only the
-/// generated tokens.
+/// Contexts follow the scheme's [`crate::scheme::GenerationRule`]: for KGW the prompt plus
+/// what has been generated, exactly as in a server; for vLLM's schemes the generated tokens
+/// alone, padded, with steps whose context already occurred left unwatermarked (vLLM's
+/// `single_turn` dedup). `uniform` supplies one draw in `[0, 1)` per step (see
+/// [`crate::sampling`]). Returns only the generated tokens.
 ///
 /// # Errors
 /// The model's, the scheme's and the sampler's errors.
@@ -63,7 +67,7 @@ impl LanguageModel for synthetic::SyntheticLm {
 /// ```
 pub fn generate(
     lm: &dyn LanguageModel,
-    kgw: Option<&crate::scheme::Kgw>,
+    scheme: Option<&dyn Scheme>,
     prompt: &[u32],
     n: usize,
     sampler: &mut crate::sampling::Sampler,
@@ -72,19 +76,91 @@ pub fn generate(
     let mut history = Vec::with_capacity(prompt.len() + n);
     history.extend_from_slice(prompt);
     let mut logits = vec![0.0f32; lm.vocab_size()];
+    let mut steps = scheme.map(|s| GenerationContexts::new(s, prompt, n));
     for _ in 0..n {
         lm.logits(&history, &mut logits)?;
         let u = uniform();
-        let t = match kgw {
-            Some(k) => k.sample_step(&history, &mut logits, sampler, u)?,
-            None => sampler.sample(&logits, u)?,
+        let t = match (scheme, steps.as_mut()) {
+            (Some(s), Some(ctx)) => match ctx.next_step() {
+                Some(c) => s.sample(c, &mut logits, sampler, u)?,
+                None => sampler.sample(&logits, u)?,
+            },
+            _ => sampler.sample(&logits, u)?,
         };
         if lm.stop_tokens().contains(&t) {
             break;
         }
         history.push(t);
+        if let Some(ctx) = steps.as_mut() {
+            ctx.push(t);
+        }
     }
     Ok(history.split_off(prompt.len()))
+}
+
+/// The context of each generation step under a scheme's [`GenerationRule`], and whether the
+/// step is watermarked. Allocates once, for `n` steps.
+#[derive(Debug)]
+pub struct GenerationContexts {
+    rule: GenerationRule,
+    /// Prompt tail (if the rule includes the prompt) or padding, then generated tokens.
+    window: Vec<u32>,
+    /// Generated tokens so far.
+    generated: usize,
+    /// Latest position at which each context (by fingerprint) occurred.
+    seen: std::collections::HashMap<u64, usize, std::hash::BuildHasherDefault<FingerprintHasher>>,
+}
+
+impl GenerationContexts {
+    /// Starts a generation of up to `n` tokens after `prompt`.
+    pub fn new(scheme: &dyn Scheme, prompt: &[u32], n: usize) -> Self {
+        let rule = scheme.generation_rule();
+        let w = rule.context.width;
+        let mut window = Vec::with_capacity(w + 1);
+        match rule.context.pad {
+            Some(pad) if !rule.prompt_in_context => window.resize(w, pad),
+            _ => window.extend(prompt.iter().rev().take(w).rev()),
+        }
+        let mut seen = std::collections::HashMap::default();
+        if rule.skip_repeated.is_some() {
+            seen.reserve(n);
+        }
+        GenerationContexts {
+            rule,
+            window,
+            generated: 0,
+            seen,
+        }
+    }
+
+    /// The next step's context, or `None` when the step must not be watermarked (a context
+    /// that occurred before, under a rule that skips those). Without padding the context may
+    /// be shorter than the width at the start; the scheme then leaves the step unwatermarked.
+    pub fn next_step(&mut self) -> Option<&[u32]> {
+        if let Some(max_history) = self.rule.skip_repeated {
+            let fp = fingerprint(CONTEXT_DOMAIN, &self.window, None);
+            let l = self.generated;
+            // Repeated iff the context occurred at a position q ≥ l − max_history; the latest
+            // occurrence decides.
+            let earlier = self.seen.insert(fp, l);
+            if earlier.is_some_and(|q| q.saturating_add(max_history) >= l) {
+                return None;
+            }
+        }
+        Some(&self.window)
+    }
+
+    /// Records the token emitted at this step.
+    pub fn push(&mut self, token: u32) {
+        let w = self.rule.context.width;
+        if w > 0 {
+            if self.window.len() == w {
+                self.window.remove(0);
+            }
+            self.window.push(token);
+        }
+        self.generated += 1;
+    }
 }
 
 /// The model's most likely next token at every position of `text`: element `t` is the

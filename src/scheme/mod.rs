@@ -36,6 +36,20 @@ pub struct ContextRule {
     pub pad: Option<u32>,
 }
 
+/// How a generation loop forms each step's context, and which steps it watermarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenerationRule {
+    /// Width and padding, as for detection.
+    pub context: ContextRule,
+    /// Whether the prompt's tokens enter contexts (KGW: yes, the context is whatever precedes
+    /// the step; vLLM: no, contexts hold generated tokens only, padded).
+    pub prompt_in_context: bool,
+    /// `Some(h)`: a step whose context already occurred at one of the last `h` generated
+    /// positions is sampled without the watermark (vLLM's `single_turn` dedup, h = 8192;
+    /// `usize::MAX` for no limit). `None`: every step is watermarked.
+    pub skip_repeated: Option<usize>,
+}
+
 /// What the detector compares to skip repeated positions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DedupKey {
@@ -139,6 +153,11 @@ impl NullModel {
         (score - n * mu) / (n * var).sqrt()
     }
 
+    /// Whether each score is a 0/1 green indicator, so the statistic is a count.
+    pub fn is_count(&self) -> bool {
+        matches!(self, NullModel::Bernoulli { .. })
+    }
+
     /// A per-position score is shown as "green" when it exceeds this value; under the null that
     /// happens with probability [`NullModel::green_probability`].
     pub fn green_above(&self) -> f64 {
@@ -175,6 +194,16 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
 
     /// The null distribution of the scores.
     fn null(&self) -> NullModel;
+
+    /// How generation forms contexts; by default as detection does, prompt included, every
+    /// step watermarked.
+    fn generation_rule(&self) -> GenerationRule {
+        GenerationRule {
+            context: self.context_rule(),
+            prompt_in_context: true,
+            skip_repeated: None,
+        }
+    }
 
     /// The score of `token` after `context` (exactly [`ContextRule::width`] words, padding
     /// included).

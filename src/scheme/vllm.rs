@@ -24,13 +24,17 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use super::{ContextRule, DedupKey, NullModel, Scheme, check_context};
+use super::{ContextRule, DedupKey, GenerationRule, NullModel, Scheme, check_context};
 use crate::prf::philox::{
     ContextState, DualKey, PAD, VllmPrf, derive_dual_key, gumbel_noise, gumbel_score, uniform,
 };
 use crate::sampling::Sampler;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+/// vLLM's default `deduplicate_contexts_max_history`: a generation step is left unwatermarked
+/// when its context occurred at one of the last 8192 generated positions.
+pub const VLLM_MAX_HISTORY: usize = 8192;
 
 /// The widest context accepted (vLLM warns above 16).
 pub const MAX_VLLM_CONTEXT: usize = 64;
@@ -257,6 +261,14 @@ impl Scheme for Vllm {
 
     fn dedup_key(&self) -> DedupKey {
         DedupKey::Context
+    }
+
+    fn generation_rule(&self) -> GenerationRule {
+        GenerationRule {
+            context: self.context_rule(),
+            prompt_in_context: false,
+            skip_repeated: Some(VLLM_MAX_HISTORY),
+        }
     }
 
     fn null(&self) -> NullModel {

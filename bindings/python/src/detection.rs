@@ -25,6 +25,8 @@ pub struct Detection {
     tokens: usize,
     /// Distinct (context, token) tuples scored.
     scored: usize,
+    /// The test statistic: the green count (kgw, vllm-red-green) or the summed Gumbel scores.
+    score: f64,
     /// Green among the scored.
     green: usize,
     /// The null green probability.
@@ -58,6 +60,7 @@ impl Detection {
         d.set_item("key_id", &self.key_id)?;
         d.set_item("tokens", self.tokens)?;
         d.set_item("scored", self.scored)?;
+        d.set_item("score", self.score)?;
         d.set_item("green", self.green)?;
         d.set_item("gamma", self.gamma)?;
         d.set_item("z_score", self.z_score)?;
@@ -137,6 +140,7 @@ pub fn detect(
         key_id: key.key_id().to_string(),
         tokens: d.tokens,
         scored: d.scored,
+        score: d.score,
         green: d.green,
         gamma: d.gamma,
         z_score: d.z_score,

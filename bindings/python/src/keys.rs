@@ -452,7 +452,7 @@ impl MasterKey {
 
     /// The key of one account, usable like any other `Key`. In shifted mode it carries the
     /// master secret: hand it to no one outside the provider.
-    fn derive(&self, account: &str) -> Key {
+    fn derive(&self, account: &str) -> PyResult<Key> {
         Key::new(self.master.account_key(account), None)
     }
 

@@ -137,7 +137,7 @@ fn watermark_embedded_by_candle_is_detected() {
         DetectorConfig::default(),
     )
     .unwrap();
-    let run = |wm: Option<&Kgw>| {
+    let run = |wm: Option<&dyn provmark::scheme::Scheme>| {
         let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let out = generate(&lm, wm, &prompt, 200, &mut sampler, &mut || rng.random()).unwrap();

@@ -116,6 +116,7 @@ fn keygen_generate_detect_round_trip() {
         "key_id",
         "tokens",
         "scored",
+        "score",
         "green",
         "gamma",
         "z_score",
@@ -467,4 +468,147 @@ fn real_model_generate_then_detect() {
     // Empty requests are errors.
     let o = run(&["generate", "--key", ks, "--model", m, "--tokens", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// `keygen --scheme vllm-*` then `detect --ids --json` reports what vLLM's detector reports for
+/// its published goldens (relative error 1e-9), and text generated under the key is detected.
+#[test]
+fn vllm_keys_detect_vllm_goldens_and_generate() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vllm_vectors.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tmpdir("vllm");
+    let mut checked = 0;
+    for (i, g) in vectors["upstream_goldens_subset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let scheme = match g["scheme"].as_str().unwrap() {
+            "gumbel" => "vllm-gumbel",
+            _ => "vllm-dual-key-gumbel",
+        };
+        let key = dir.join(format!("k{i}.json"));
+        let o = run(&[
+            "keygen",
+            "--scheme",
+            scheme,
+            "--vllm-key",
+            g["detection_key"].as_str().unwrap(),
+            "--context",
+            &g["context_width"].to_string(),
+            "--alpha",
+            &g["detection_alpha"].to_string(),
+            "--out",
+            key.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ids = dir.join(format!("ids{i}.json"));
+        std::fs::write(&ids, g["token_ids"].to_string()).unwrap();
+        let o = run(&[
+            "detect",
+            "--key",
+            key.to_str().unwrap(),
+            "--ids",
+            "--json",
+            "--min-tokens",
+            "1",
+            ids.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = &json_lines(&o)[0];
+        let want = &g["expected"];
+        assert_eq!(got["scheme"], scheme);
+        assert_eq!(got["scored"], want["num_scored_tokens"], "{}", g["id"]);
+        for (field, vllm) in [("score", "score"), ("p_value", "p_value")] {
+            let (a, b) = (got[field].as_f64().unwrap(), want[vllm].as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs(),
+                "{} {field}: {a} vs {b}",
+                g["id"]
+            );
+        }
+        let l10 = got["log10_p_value"].as_f64().unwrap();
+        let p = want["p_value"].as_f64().unwrap();
+        assert!((l10 - p.log10()).abs() <= 1e-9 * p.log10().abs());
+        checked += 1;
+    }
+    assert!(checked >= 8);
+
+    // Generation under each vLLM scheme is detected by the same key and not by another.
+    for scheme in ["vllm-gumbel", "vllm-dual-key-gumbel", "vllm-red-green"] {
+        let key = dir.join(format!("{scheme}.json"));
+        let other = dir.join(format!("{scheme}-other.json"));
+        for (k, v) in [(&key, "7"), (&other, "8")] {
+            let o = run(&[
+                "keygen",
+                "--scheme",
+                scheme,
+                "--vllm-key",
+                v,
+                "--out",
+                k.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let ks = key.to_str().unwrap();
+        let o = run(&[
+            "generate",
+            "--key",
+            ks,
+            "--tokens",
+            "200",
+            "--seed",
+            "3",
+            "--output-ids",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ids = dir.join(format!("{scheme}-ids.json"));
+        std::fs::write(&ids, &o.stdout).unwrap();
+        let verdict = |k: &Path| {
+            let o = run(&[
+                "detect",
+                "--key",
+                k.to_str().unwrap(),
+                "--ids",
+                "--json",
+                ids.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            json_lines(&o)[0]["verdict"].as_str().unwrap().to_string()
+        };
+        // The embedded n-gram model at T = 1 and 200 tokens: z 44–52 (Gumbel) and 7.8–11.4
+        // (red-green) over seeds 3–5, far beyond α 1e-6 (z ≈ 4.9); the other key's p-value is
+        // uniform, so "watermarked" there has probability 1e-6.
+        assert_eq!(verdict(&key), "watermarked", "{scheme}");
+        assert_ne!(verdict(&other), "watermarked", "{scheme}");
+    }
+    // A vllm key must fit in 64 bits; the parameters are validated.
+    let bad = dir.join("bad.json");
+    let o = run(&[
+        "keygen",
+        "--scheme",
+        "vllm-gumbel",
+        "--vllm-key",
+        "18446744073709551616",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "keygen",
+        "--scheme",
+        "vllm-red-green",
+        "--gamma",
+        "1.5",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!bad.exists());
 }

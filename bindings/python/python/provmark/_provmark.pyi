@@ -72,6 +72,7 @@ class Detection:
     key_id: str
     tokens: int
     scored: int
+    score: float
     green: int
     gamma: float
     z_score: float

@@ -45,6 +45,7 @@ struct Report<'a> {
     key_id: &'a str,
     tokens: usize,
     scored: usize,
+    score: f64,
     green: usize,
     gamma: f64,
     z_score: f64,
@@ -138,6 +139,7 @@ fn print_report(
             key_id: det.key_id().as_str(),
             tokens: d.tokens,
             scored: d.scored,
+            score: d.score,
             green: d.green,
             gamma: d.gamma,
             z_score: d.z_score,
@@ -146,6 +148,18 @@ fn print_report(
             verdict: d.verdict.to_string(),
         };
         out(serde_json::to_string(&r).unwrap_or_default())
+    } else if !det.scheme().null().is_count() {
+        // Gumbel-type scores: the statistic is a sum, not a count.
+        out(format_args!(
+            "{name}: {} — score {:.3} over {} scored ({} tokens), z {:.2}, p {}, log10 p {:.2}",
+            d.verdict,
+            d.score,
+            d.scored,
+            d.tokens,
+            d.z_score,
+            format_p(d.log10_p_value),
+            d.log10_p_value
+        ))
     } else {
         out(format_args!(
             "{name}: {} — {} green of {} scored ({} tokens), gamma {}, z {:.2}, p {}, log10 p {:.2}",

@@ -75,7 +75,7 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         system: a.system.clone(),
         raw: a.raw,
     };
-    let kgw = key.kgw()?;
+    let scheme = key.scheme();
     let mut sampler = Sampler::new(SamplingConfig {
         temperature: a.temperature,
         top_k: a.top_k,
@@ -86,9 +86,14 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         None => getrandom::u64().unwrap_or(0x5EED),
     };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let watermark = (!a.no_watermark).then_some(&kgw);
+    let watermark = (!a.no_watermark).then_some(scheme.as_ref());
     let mut ledger = match &a.ledger {
-        Some(p) => Some(LedgerWriter::open(p, &key.secret, kgw.params().context())?),
+        // Ledgers record the prompt-inclusive contexts of KGW keys.
+        Some(p) => Some(LedgerWriter::open(
+            p,
+            &key.secret,
+            key.kgw()?.params().context(),
+        )?),
         None => None,
     };
     let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {

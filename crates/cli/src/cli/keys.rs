@@ -4,7 +4,7 @@ use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
 use provmark::provenance::accounts::{AccountMode, MasterKey};
-use provmark::scheme::{KgwParams, SchemeConfig};
+use provmark::scheme::{KgwParams, SchemeConfig, VllmAlgorithm, VllmParams};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,15 +13,31 @@ pub struct KeygenArgs {
     /// Where to write the key file (must not exist).
     #[arg(long)]
     out: PathBuf,
-    /// Fraction of the vocabulary in each green list (rounded to a multiple of 1/256).
+    /// The watermarking scheme. `kgw`: provmark's green-list watermark. `vllm-*`: a watermark
+    /// as vLLM's native watermarking embeds it (to detect what a vLLM server embedded, give
+    /// its key with --vllm-key).
+    #[arg(long, value_enum, default_value_t = SchemeArg::Kgw)]
+    scheme: SchemeArg,
+    /// vLLM's integer watermark key (`WatermarkConfig.key`, 0 to 2^64 − 1), for the vllm-*
+    /// schemes; a fresh random one when omitted. It is a secret: it ends up in the key file
+    /// only.
+    #[arg(long)]
+    vllm_key: Option<u64>,
+    /// Fraction of the vocabulary in each green list (kgw: rounded to a multiple of 1/256;
+    /// vllm-red-green: compared in f32).
     #[arg(long, default_value_t = 0.25)]
     gamma: f64,
-    /// Logit bias added to green tokens.
+    /// Logit bias added to green tokens (kgw, vllm-red-green).
     #[arg(long, default_value_t = 2.0)]
     delta: f64,
-    /// Context width h: how many preceding tokens seed the green list (0..=8).
-    #[arg(long, default_value_t = 2)]
-    context: usize,
+    /// Probability of routing a step to key B, and its weight in the score
+    /// (vllm-dual-key-gumbel).
+    #[arg(long, default_value_t = 0.1)]
+    alpha: f64,
+    /// Context width: how many preceding tokens seed the keyed choice (kgw: 0..=8, default 2;
+    /// vllm-*: 1..=64, default 4).
+    #[arg(long)]
+    context: Option<usize>,
     /// Tokenizer: o200k_base, cl100k_base, or a path to a Hugging Face tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
@@ -34,6 +50,14 @@ pub struct KeygenArgs {
     accounts: Mode,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeArg {
+    Kgw,
+    VllmGumbel,
+    VllmDualKeyGumbel,
+    VllmRedGreen,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Mode {
     Shifted,
@@ -41,7 +65,15 @@ enum Mode {
 }
 
 pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
-    let params = KgwParams::new(a.gamma, a.delta, a.context)?;
+    if a.scheme != SchemeArg::Kgw {
+        return keygen_vllm(a);
+    }
+    if a.vllm_key.is_some() {
+        return Err(
+            provmark::Error::param("vllm-key", "applies to the vllm-* schemes only").into(),
+        );
+    }
+    let params = KgwParams::new(a.gamma, a.delta, a.context.unwrap_or(2))?;
     if params.gamma() != a.gamma {
         eprintln!(
             "provmark: note: gamma {} rounded to {} (green lists use a 1/256 grid)",
@@ -76,6 +108,33 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
         tokenizer,
         account: None,
     };
+    key.write_new(&a.out)?;
+    out(format_args!("{} {}", key.key_id(), a.out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen_vllm(a: KeygenArgs) -> CliResult<ExitCode> {
+    if a.master {
+        return Err(provmark::Error::param("master", "per-account keys are kgw keys").into());
+    }
+    let algorithm = match a.scheme {
+        SchemeArg::VllmDualKeyGumbel => VllmAlgorithm::DualKeyGumbel { alpha: a.alpha },
+        SchemeArg::VllmRedGreen => VllmAlgorithm::RedGreen {
+            gamma: a.gamma,
+            delta: a.delta as f32,
+        },
+        _ => VllmAlgorithm::Gumbel,
+    };
+    let params = VllmParams::new(algorithm, a.context.unwrap_or(4))?;
+    let vllm_key = match a.vllm_key {
+        Some(k) => k,
+        None => getrandom::u64().map_err(|e| {
+            provmark::Error::KeyFormat(format!("operating-system entropy unavailable: {e}"))
+        })?,
+    };
+    let tokenizer = TokenizerSpec::parse(&a.tokenizer);
+    provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
+    let key = KeyFile::vllm(vllm_key, params, tokenizer);
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
     Ok(ExitCode::SUCCESS)

@@ -20,7 +20,7 @@ use provmark::provenance::accounts::{AccountMode, MasterKey};
 use provmark::provenance::audit::{Audit, AuditConfig, AuditReport, AuditRow};
 use provmark::provenance::ledger::{Fingerprinter, Ledger};
 use provmark::sampling::{Sampler, SamplingConfig};
-use provmark::scheme::KgwParams;
+use provmark::scheme::{KgwParams, Scheme};
 use provmark::text::Tokenizer;
 use provmark::{Error, Result};
 use rand::{RngExt, SeedableRng};
@@ -203,7 +203,14 @@ fn corpus(
                 .copied()
                 .unwrap_or_default();
             let mut r = rng(seed, label, i as u64);
-            let g = generate(lm, kgw, prompt, doc, &mut sampler, &mut || r.random())?;
+            let g = generate(
+                lm,
+                kgw.map(|k| k as &dyn Scheme),
+                prompt,
+                doc,
+                &mut sampler,
+                &mut || r.random(),
+            )?;
             Ok((prompt.to_vec(), g))
         },
         &|| {},
