@@ -28,8 +28,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is process-wide: tests take this lock so none counts another's allocations.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn decoding_steps_do_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let vocab = 50_000;
     let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), KgwParams::default());
     let base: Vec<f32> = (0..vocab)
@@ -92,5 +96,88 @@ fn decoding_steps_do_not_allocate() {
             0,
             "{config:?}: allocations during decoding steps"
         );
+    }
+}
+
+/// Every scheme's `sample` and `sample_batch`, through the `Scheme` trait, with temperature,
+/// top-k and top-p: no allocation once the sampler is warm.
+#[test]
+fn every_scheme_samples_without_allocating() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use provmark::key::KeyFile;
+    use provmark::scheme::{SchemeConfig, VllmAlgorithm, VllmParams};
+    let vocab = 50_000;
+    let vllm = |a| KeyFile::vllm(42, VllmParams::new(a, 4).unwrap(), Default::default());
+    let keys = [
+        KeyFile {
+            secret: SecretKey::from_bytes([1; 32]),
+            scheme: SchemeConfig::kgw(KgwParams::default()),
+            tokenizer: Default::default(),
+            account: None,
+        },
+        vllm(VllmAlgorithm::Gumbel),
+        vllm(VllmAlgorithm::DualKeyGumbel { alpha: 0.3 }),
+        vllm(VllmAlgorithm::RedGreen {
+            gamma: 0.25,
+            delta: 2.0,
+        }),
+    ];
+    let base: Vec<f32> = (0..vocab)
+        .map(|i| ((i * 7919) % 1000) as f32 / 100.0)
+        .collect();
+    for key in &keys {
+        let scheme = key.scheme();
+        for config in [
+            SamplingConfig::default(),
+            SamplingConfig {
+                temperature: 0.7,
+                top_k: 40,
+                top_p: 0.9,
+            },
+            SamplingConfig {
+                temperature: 0.9,
+                top_k: 0,
+                top_p: 0.9,
+            },
+        ] {
+            let mut sampler = Sampler::new(config).unwrap();
+            let mut logits = base.clone();
+            let mut batch: Vec<f32> = base.iter().chain(&base).copied().collect();
+            let contexts: [&[u32]; 2] = [&[1, 2, 3, 4], &[5, 6, 7, 8]];
+            let mut out = [0u32; 2];
+            let ctx: &[u32] = &[9, 10, 11, 12];
+            let ctx = &ctx[4 - scheme.context_rule().width.min(4)..];
+            scheme.sample(ctx, &mut logits, &mut sampler, 0.5).unwrap();
+            scheme
+                .sample_batch(
+                    &contexts,
+                    &mut batch,
+                    vocab,
+                    &mut sampler,
+                    &[0.1, 0.9],
+                    &mut out,
+                )
+                .unwrap();
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            for step in 0..20 {
+                logits.copy_from_slice(&base);
+                let u = f64::from(step) / 20.0;
+                scheme.sample(ctx, &mut logits, &mut sampler, u).unwrap();
+                batch[..vocab].copy_from_slice(&base);
+                batch[vocab..].copy_from_slice(&base);
+                scheme
+                    .sample_batch(
+                        &contexts,
+                        &mut batch,
+                        vocab,
+                        &mut sampler,
+                        &[u, 1.0 - u / 2.0 - 0.01],
+                        &mut out,
+                    )
+                    .unwrap();
+            }
+            let after = ALLOCATIONS.load(Ordering::Relaxed);
+            assert_eq!(after - before, 0, "{}: {config:?}", scheme.name());
+        }
     }
 }

@@ -226,6 +226,46 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
         sampler: &mut Sampler,
         uniform: f64,
     ) -> Result<u32>;
+
+    /// [`Scheme::sample`] for `B = contexts.len()` rows of row-major `B × vocab` logits;
+    /// `uniforms[i]` drives row `i` and its token goes to `out[i]`. Equal, row by row, to `B`
+    /// calls of [`Scheme::sample`]; no allocation.
+    ///
+    /// # Errors
+    /// [`Error::LogitsShape`] when `logits.len() != B × vocab` or `vocab` is 0,
+    /// [`Error::InvalidInput`] when `uniforms` or `out` do not have `B` entries, and the
+    /// per-row errors.
+    fn sample_batch(
+        &self,
+        contexts: &[&[u32]],
+        logits: &mut [f32],
+        vocab: usize,
+        sampler: &mut Sampler,
+        uniforms: &[f64],
+        out: &mut [u32],
+    ) -> Result<()> {
+        let rows = contexts.len();
+        if vocab == 0 || logits.len() != rows.saturating_mul(vocab) {
+            return Err(Error::LogitsShape {
+                expected: rows.saturating_mul(vocab),
+                actual: logits.len(),
+            });
+        }
+        if uniforms.len() != rows || out.len() != rows {
+            return Err(Error::InvalidInput(
+                "uniforms and out must have one entry per sequence".into(),
+            ));
+        }
+        for (((ctx, row), &u), o) in contexts
+            .iter()
+            .zip(logits.chunks_exact_mut(vocab))
+            .zip(uniforms)
+            .zip(out.iter_mut())
+        {
+            *o = self.sample(ctx, row, sampler, u)?;
+        }
+        Ok(())
+    }
 }
 
 /// A scheme and its parameters, as written in key files:

@@ -1,5 +1,6 @@
 //! All integration tests, in one binary to keep build times down.
 
+mod conformance;
 mod detection;
 mod golden;
 mod properties;
