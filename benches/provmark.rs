@@ -5,10 +5,12 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provmark::detect::{Detector, DetectorConfig};
 use provmark::key::SecretKey;
-use provmark::prf::PrfV1;
+use provmark::prf::{PrfV1, PrfV2, PrfVersion};
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{Kgw, KgwParams};
+use provmark::scheme::{Scheme, Vllm, VllmAlgorithm, VllmParams};
 use std::hint::black_box;
+use std::sync::Arc;
 
 const VOCABS: [usize; 4] = [32_000, 49_152, 128_256, 201_088];
 const BATCHES: [usize; 2] = [1, 8];
@@ -105,20 +107,50 @@ fn detect(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("detect");
     g.throughput(Throughput::Elements(ids.len() as u64));
-    for (name, dedup) in [("dedup", true), ("nodedup", false)] {
-        let det = Detector::for_scheme(
-            Kgw::new(&key, KgwParams::default()),
-            key.key_id(),
-            128_256,
-            DetectorConfig {
-                dedup,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        g.bench_function(name, |b| {
-            b.iter(|| black_box(det.detect(black_box(&ids)).unwrap()))
-        });
+    let schemes: [(&str, Arc<dyn Scheme>); 4] = [
+        ("kgw-v1", Arc::new(Kgw::new(&key, KgwParams::default()))),
+        (
+            "kgw-v2",
+            Arc::new(Kgw::with_prf(PrfVersion::V2, &key, KgwParams::default(), 0)),
+        ),
+        (
+            "vllm-gumbel",
+            Arc::new(Vllm::new(
+                42,
+                VllmParams::new(VllmAlgorithm::Gumbel, 4).unwrap(),
+            )),
+        ),
+        (
+            "vllm-red-green",
+            Arc::new(Vllm::new(
+                42,
+                VllmParams::new(
+                    VllmAlgorithm::RedGreen {
+                        gamma: 0.25,
+                        delta: 2.0,
+                    },
+                    4,
+                )
+                .unwrap(),
+            )),
+        ),
+    ];
+    for (scheme, keyed) in schemes {
+        for (name, dedup) in [("dedup", true), ("nodedup", false)] {
+            let det = Detector::shared(
+                keyed.clone(),
+                key.key_id(),
+                128_256,
+                DetectorConfig {
+                    dedup,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            g.bench_function(format!("{scheme}/{name}"), |b| {
+                b.iter(|| black_box(det.detect(black_box(&ids)).unwrap()))
+            });
+        }
     }
     g.finish();
 }
@@ -136,11 +168,20 @@ fn tails(c: &mut Criterion) {
     });
     let seed = prf.seed(&[1, 2]).unwrap();
     c.bench_function("prf/byte", |b| b.iter(|| seed.byte(black_box(77_777))));
+    let v2 = PrfV2::new(&SecretKey::from_bytes([1; 32]), "kgw");
+    c.bench_function("prf-v2/seed", |b| {
+        b.iter(|| v2.seed(black_box(&[464, 3290])).unwrap())
+    });
+    let seed2 = v2.seed(&[1, 2]).unwrap();
+    c.bench_function("prf-v2/byte", |b| b.iter(|| seed2.byte(black_box(77_777))));
     // The keystream floor of one biasing step: one byte per vocabulary entry.
     for v in [49_152usize, 128_256] {
         let mut buf = vec![0u8; v];
         c.bench_function(&format!("prf/keystream/{v}"), |b| {
             b.iter(|| seed.fill_wrapped(0, black_box(&mut buf)))
+        });
+        c.bench_function(&format!("prf-v2/keystream/{v}"), |b| {
+            b.iter(|| seed2.fill_wrapped(0, black_box(&mut buf)))
         });
     }
 }

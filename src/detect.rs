@@ -277,6 +277,10 @@ impl Scorer<'_> {
         let scheme = self.det.scheme.as_ref();
         let width = self.rule.width;
         self.flags.reserve(tokens.len());
+        if self.det.config.dedup {
+            // One growth for the whole chunk instead of a rehash at every doubling.
+            self.seen.reserve(tokens.len());
+        }
         for &tok in tokens {
             let flag = if self.window.len() < width {
                 TokenFlag::NoContext

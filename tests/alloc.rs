@@ -1,26 +1,38 @@
 //! No heap allocation per decoding step after warm-up: a counting global allocator watches
-//! the server-side calls. (Its own test binary, since the allocator is process-wide.)
+//! the server-side calls. (Its own test binary, since the allocator is process-wide; the count is per thread.)
 
 use provmark::key::SecretKey;
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{Kgw, KgwParams, StreamState};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread: the test harness allocates on its own threads while a
+    /// test runs, so a process-wide count would see them.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -28,12 +40,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The counter is process-wide: tests take this lock so none counts another's allocations.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn decoding_steps_do_not_allocate() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let vocab = 50_000;
     let kgw = Kgw::new(&SecretKey::from_bytes([1; 32]), KgwParams::default());
     let base: Vec<f32> = (0..vocab)
@@ -74,7 +82,7 @@ fn decoding_steps_do_not_allocate() {
             &mut out,
         )
         .unwrap();
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         for step in 0..50 {
             logits.copy_from_slice(&base);
             let u = f64::from(step) / 50.0;
@@ -90,7 +98,7 @@ fn decoding_steps_do_not_allocate() {
             )
             .unwrap();
         }
-        let after = ALLOCATIONS.load(Ordering::Relaxed);
+        let after = allocations();
         assert_eq!(
             after - before,
             0,
@@ -103,7 +111,6 @@ fn decoding_steps_do_not_allocate() {
 /// top-k and top-p: no allocation once the sampler is warm.
 #[test]
 fn every_scheme_samples_without_allocating() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use provmark::key::KeyFile;
     use provmark::scheme::{SchemeConfig, VllmAlgorithm, VllmParams};
     let vocab = 50_000;
@@ -158,7 +165,7 @@ fn every_scheme_samples_without_allocating() {
                     &mut out,
                 )
                 .unwrap();
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let before = allocations();
             for step in 0..20 {
                 logits.copy_from_slice(&base);
                 let u = f64::from(step) / 20.0;
@@ -176,7 +183,7 @@ fn every_scheme_samples_without_allocating() {
                     )
                     .unwrap();
             }
-            let after = ALLOCATIONS.load(Ordering::Relaxed);
+            let after = allocations();
             assert_eq!(after - before, 0, "{}: {config:?}", scheme.name());
         }
     }

@@ -101,8 +101,8 @@ impl KeyFile {
     /// [`KeyFile::scheme`] for code that serves every scheme).
     pub fn kgw(&self) -> Result<Kgw> {
         match &self.scheme {
-            SchemeConfig::Kgw { params, shift, .. } => {
-                Ok(Kgw::with_shift(&self.secret, *params, *shift))
+            SchemeConfig::Kgw { prf, params, shift } => {
+                Ok(Kgw::with_prf(*prf, &self.secret, *params, *shift))
             }
             other => Err(Error::param(
                 "scheme",
@@ -115,8 +115,8 @@ impl KeyFile {
     /// loops use.
     pub fn scheme(&self) -> Arc<dyn Scheme> {
         match &self.scheme {
-            SchemeConfig::Kgw { params, shift, .. } => {
-                Arc::new(Kgw::with_shift(&self.secret, *params, *shift))
+            SchemeConfig::Kgw { prf, params, shift } => {
+                Arc::new(Kgw::with_prf(*prf, &self.secret, *params, *shift))
             }
             SchemeConfig::Vllm(params) => Arc::new(Vllm::new(vllm_key(&self.secret), *params)),
         }

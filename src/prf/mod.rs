@@ -28,8 +28,8 @@ pub mod philox;
 
 use crate::key::SecretKey;
 use crate::{Error, Result};
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherCore, StreamCipherSeek};
-use chacha20::{ChaCha8, ChaChaCore, R8, variants::Ietf};
+use chacha20::ChaCha8;
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use sha2::block_api::compress256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -56,6 +56,50 @@ pub enum PrfVersion {
     /// HMAC-SHA256 context seeds, ChaCha8 keystream bytes (this module).
     #[serde(rename = "v1")]
     V1,
+    /// One ChaCha8 key per scheme; the context selects the nonce and a counter range
+    /// ([`PrfV2`]): one ChaCha8 block per scored token, no hash.
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// A keyed PRF of either version, as a scheme holds it.
+#[derive(Clone, Debug)]
+pub enum Prf {
+    /// Version 1.
+    V1(PrfV1),
+    /// Version 2.
+    V2(PrfV2),
+}
+
+impl Prf {
+    /// Keys the PRF of `version` for the scheme whose subkey label is `label` (version 2 only:
+    /// version 1 has one fixed label, `kgw-prf`).
+    pub fn new(version: PrfVersion, key: &SecretKey, label: &str) -> Self {
+        match version {
+            PrfVersion::V1 => Prf::V1(PrfV1::new(key)),
+            PrfVersion::V2 => Prf::V2(PrfV2::new(key, label)),
+        }
+    }
+
+    /// The version.
+    pub fn version(&self) -> PrfVersion {
+        match self {
+            Prf::V1(_) => PrfVersion::V1,
+            Prf::V2(_) => PrfVersion::V2,
+        }
+    }
+
+    /// The keystream of a context.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when the context is longer than [`MAX_CONTEXT`].
+    #[inline]
+    pub fn seed(&self, context: &[u32]) -> Result<Seed> {
+        match self {
+            Prf::V1(p) => p.seed(context),
+            Prf::V2(p) => p.seed(context),
+        }
+    }
 }
 
 /// The keyed PRF, version 1. Cheap to clone. Holds only the HMAC-SHA256 states of the derived
@@ -155,13 +199,23 @@ impl PrfV1 {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
         state.zeroize();
-        Ok(Seed(seed))
+        Ok(Seed {
+            key: seed,
+            nonce: [0; 12],
+            base: 0,
+        })
     }
 }
 
-/// The per-context seed. Secret-derived: zeroed on drop, redacted in `Debug`.
+/// The keystream of one context: a ChaCha8 key, nonce and first block. Version 1: the
+/// HMAC seed as key, a zero nonce, block 0. Version 2: the scheme's key, a nonce and block
+/// range chosen by the context. Secret-derived: zeroed on drop, redacted in `Debug`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Seed([u8; 32]);
+pub struct Seed {
+    key: [u8; 32],
+    nonce: [u8; 12],
+    base: u32,
+}
 
 impl std::fmt::Debug for Seed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,21 +224,43 @@ impl std::fmt::Debug for Seed {
 }
 
 impl Seed {
-    /// The seed's bytes (for golden tests and reimplementations).
+    /// The ChaCha8 key of the keystream: version 1's HMAC seed (for golden tests and
+    /// reimplementations).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.key
+    }
+
+    /// The nonce and first block counter (version 2; zero for version 1).
+    pub fn nonce_and_base(&self) -> ([u8; 12], u32) {
+        (self.nonce, self.base)
     }
 
     fn cipher(&self) -> ChaCha8 {
-        ChaCha8::new(&self.0.into(), &[0u8; 12].into())
+        ChaCha8::new(&self.key.into(), &self.nonce.into())
+    }
+
+    fn seek(&self, c: &mut ChaCha8, byte: u64) {
+        c.seek(u64::from(self.base) * u64::from(BLOCK_LEN) + byte);
+    }
+
+    /// The keystream block holding byte `pos`, serialised. O(1): one ChaCha8 block.
+    #[inline]
+    fn block_of(&self, pos: u32) -> [u8; 64] {
+        let words = chacha8_block(
+            &self.key,
+            self.base.wrapping_add(pos / BLOCK_LEN),
+            &self.nonce,
+        );
+        let mut out = [0u8; 64];
+        for (o, w) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        out
     }
 
     /// The uniform byte of one token: byte `token` of the keystream. O(1): one ChaCha8 block.
     pub fn byte(&self, token: u32) -> u8 {
-        let mut core = ChaChaCore::<R8, Ietf>::new(&self.0.into(), &[0u8; 12].into());
-        core.set_block_pos(token / BLOCK_LEN);
-        let mut block = Default::default();
-        core.write_keystream_block(&mut block);
+        let block = self.block_of(token);
         let block: &[u8] = &block;
         block
             .get((token % BLOCK_LEN) as usize)
@@ -192,12 +268,46 @@ impl Seed {
             .unwrap_or(0)
     }
 
+    /// The uniform 32-bit word of one token (version 2's word lanes): the little-endian word
+    /// at keystream bytes `4 token … 4 token + 3`. O(1): one ChaCha8 block.
+    pub fn word(&self, token: u32) -> u32 {
+        let pos = token.wrapping_mul(4);
+        let block = self.block_of(pos);
+        let block: &[u8] = &block;
+        let at = (pos % BLOCK_LEN) as usize;
+        let mut w = [0u8; 4];
+        if let Some(b) = block.get(at..at + 4) {
+            w.copy_from_slice(b);
+        }
+        u32::from_le_bytes(w)
+    }
+
     /// Writes the uniform bytes of tokens `first .. first + out.len()` into `out`.
     pub fn fill_bytes(&self, first: u32, out: &mut [u8]) {
         let mut c = self.cipher();
-        c.seek(u64::from(first));
+        self.seek(&mut c, u64::from(first));
         out.fill(0);
         c.apply_keystream(out);
+    }
+
+    /// Calls `f(token, word)` for tokens `0 .. vocab` (word lanes), streaming the keystream
+    /// through a stack buffer: no heap allocation.
+    pub fn for_each_word(&self, vocab: usize, mut f: impl FnMut(usize, u32)) {
+        const CHUNK: usize = 2048;
+        let mut c = self.cipher();
+        self.seek(&mut c, 0);
+        let mut buf = [0u8; CHUNK];
+        let mut t = 0;
+        while t < vocab {
+            let n = (CHUNK / 4).min(vocab - t);
+            let b = buf.get_mut(..4 * n).unwrap_or_default();
+            b.fill(0);
+            c.apply_keystream(b);
+            for (i, w) in b.chunks_exact(4).enumerate() {
+                f(t + i, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            }
+            t += n;
+        }
     }
 
     /// Calls `f(chunk_start, bytes)` over consecutive keystream chunks holding the bytes of
@@ -207,7 +317,7 @@ impl Seed {
         const CHUNK: usize = 2048;
         let mut c = self.cipher();
         let mut pos = offset as usize & POSITION_MASK;
-        c.seek(pos as u64);
+        self.seek(&mut c, pos as u64);
         let mut buf = [0u8; CHUNK];
         let mut start = 0;
         while start < len {
@@ -221,7 +331,7 @@ impl Seed {
             pos += n;
             if pos == MAX_VOCAB {
                 pos = 0;
-                c.seek(0u64);
+                self.seek(&mut c, 0);
             }
         }
     }
@@ -236,12 +346,149 @@ impl Seed {
     }
 }
 
+/// Prefix of version 2 subkey labels: `derive(secret, "prf-v2/" || scheme)`.
+const PRF_LABEL_V2: &str = "prf-v2/";
+/// Counter bit marking version 2's context-absorption blocks (token blocks never set it).
+const ABSORB_BIT: u32 = 0x8000_0000;
+
+/// The keyed PRF, version 2: a ChaCha8 key per scheme, `K = derive(secret, "prf-v2/" ||
+/// scheme)`, and no hash. The keystream of a context `c_1 … c_h` is the ChaCha8 keystream under
+/// `K` with
+///
+/// * nonce `(c_1, c_2, c_3)` (missing words 0) when `h ≤ 3`, and for `h > 3` the 96-bit
+///   CBC-MAC-style chain over three-word blocks: `X_0 = 0`, `X_{j+1}` = the first three
+///   output words of the block with counter `2^31 | h << 24 | j` and nonce
+///   `X_j ⊕ (c_{3j+1}, c_{3j+2}, c_{3j+3})`;
+/// * block counter starting at `h << 24`.
+///
+/// Under the standard assumption that the ChaCha8 block function is a PRF of its 128-bit
+/// counter-and-nonce input, each (context, token) output is a PRF output: inputs are distinct
+/// for distinct (h, context, position) (h is in every counter; absorption counters carry the
+/// top bit, token counters never do; the chain's length is fixed by h, so its inputs are
+/// prefix-free). Scoring one token costs one ChaCha8 block when h ≤ 3.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct PrfV2 {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for PrfV2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrfV2(keyed, state redacted)")
+    }
+}
+
+impl PrfV2 {
+    /// Keys the PRF for one scheme (`label` is the scheme's name, e.g. `kgw`).
+    pub fn new(key: &SecretKey, label: &str) -> Self {
+        let sub = key.derive(&format!("{PRF_LABEL_V2}{label}"));
+        PrfV2 { key: *sub.bytes() }
+    }
+
+    /// The keystream of a context (the `h` tokens preceding the scored position, oldest first).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when the context is longer than [`MAX_CONTEXT`].
+    #[inline]
+    pub fn seed(&self, context: &[u32]) -> Result<Seed> {
+        let h = context.len();
+        if h > MAX_CONTEXT {
+            return Err(Error::param(
+                "context",
+                format!("at most {MAX_CONTEXT} tokens"),
+            ));
+        }
+        let h32 = h as u32;
+        let mut x = [0u32; 3];
+        if h <= 3 {
+            for (slot, &c) in x.iter_mut().zip(context) {
+                *slot = c;
+            }
+        } else {
+            for (j, chunk) in context.chunks(3).enumerate() {
+                let mut n = x;
+                for (slot, &c) in n.iter_mut().zip(chunk) {
+                    *slot ^= c;
+                }
+                let out = chacha8_block(&self.key, ABSORB_BIT | h32 << 24 | j as u32, &words_le(n));
+                x.copy_from_slice(&out[..3]);
+            }
+        }
+        Ok(Seed {
+            key: self.key,
+            nonce: words_le(x),
+            base: h32 << 24,
+        })
+    }
+}
+
+fn words_le(w: [u32; 3]) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    for (o, x) in out.chunks_exact_mut(4).zip(w) {
+        o.copy_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// One ChaCha8 block (RFC 8439's block function with 4 double rounds), IETF layout: `key`,
+/// 32-bit block `counter`, 96-bit `nonce`; returns the 16 output words.
+///
+/// The `chacha20` crate computes the same function (the keystream passes use it, and a test
+/// checks the two agree on random inputs), but its API dispatches to a SIMD backend that fills
+/// several blocks per call; detection needs one block per scored token under a fresh key or
+/// nonce, where that costs about 75 ns against about 25 ns for this scalar block.
+#[inline]
+pub(crate) fn chacha8_block(key: &[u8; 32], counter: u32, nonce: &[u8; 12]) -> [u32; 16] {
+    #[inline(always)]
+    fn le(b: &[u8]) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(b.get(..4).unwrap_or(&[0; 4]));
+        u32::from_le_bytes(w)
+    }
+    let mut init = [0u32; 16];
+    init[..4].copy_from_slice(&[0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]);
+    for (slot, chunk) in init[4..12].iter_mut().zip(key.chunks_exact(4)) {
+        *slot = le(chunk);
+    }
+    init[12] = counter;
+    for (slot, chunk) in init[13..].iter_mut().zip(nonce.chunks_exact(4)) {
+        *slot = le(chunk);
+    }
+    let mut x = init;
+    #[inline(always)]
+    fn qr(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(16);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(12);
+        x[a] = x[a].wrapping_add(x[b]);
+        x[d] = (x[d] ^ x[a]).rotate_left(8);
+        x[c] = x[c].wrapping_add(x[d]);
+        x[b] = (x[b] ^ x[c]).rotate_left(7);
+    }
+    for _ in 0..4 {
+        qr(&mut x, 0, 4, 8, 12);
+        qr(&mut x, 1, 5, 9, 13);
+        qr(&mut x, 2, 6, 10, 14);
+        qr(&mut x, 3, 7, 11, 15);
+        qr(&mut x, 0, 5, 10, 15);
+        qr(&mut x, 1, 6, 11, 12);
+        qr(&mut x, 2, 7, 8, 13);
+        qr(&mut x, 3, 4, 9, 14);
+    }
+    for (o, i) in x.iter_mut().zip(init) {
+        *o = o.wrapping_add(i);
+    }
+    x
+}
+
 /// Keystream positions are taken modulo 2^21 (the vocabulary bound).
 pub const POSITION_MASK: usize = MAX_VOCAB - 1;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chacha20::cipher::StreamCipherCore;
+    use chacha20::{ChaChaCore, R8, variants::Ietf};
     use hmac::Mac;
 
     /// The two-compression seed equals HMAC-SHA256 from the `hmac` crate for every width.
@@ -265,6 +512,33 @@ mod tests {
             );
         }
         assert!(prf.seed(&[0; 9]).is_err());
+    }
+
+    /// The scalar block equals the `chacha20` crate's ChaCha8 on random keys, counters and
+    /// nonces.
+    #[test]
+    fn scalar_block_is_chacha8() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state = crate::fingerprint::mix(state);
+            state
+        };
+        for _ in 0..200 {
+            let mut key = [0u8; 32];
+            let mut nonce = [0u8; 12];
+            key.iter_mut()
+                .chain(nonce.iter_mut())
+                .for_each(|b| *b = next() as u8);
+            let counter = next() as u32;
+            let mut core = ChaChaCore::<R8, Ietf>::new(&key.into(), &nonce.into());
+            core.set_block_pos(counter);
+            let mut block = Default::default();
+            core.write_keystream_block(&mut block);
+            let want: &[u8] = &block;
+            let got = chacha8_block(&key, counter, &nonce);
+            let got: Vec<u8> = got.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(got, want);
+        }
     }
 
     /// Keystream reads that cross position 2^21 wrap to position 0.

@@ -22,7 +22,7 @@
 //! ```
 
 use crate::key::SecretKey;
-use crate::prf::{MAX_CONTEXT, MAX_VOCAB, POSITION_MASK, PrfV1, Seed};
+use crate::prf::{MAX_CONTEXT, MAX_VOCAB, POSITION_MASK, Prf, PrfVersion, Seed};
 use crate::sampling::Sampler;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -143,19 +143,29 @@ impl KgwParams {
 /// `Send + Sync`, so one instance can serve all requests.
 #[derive(Clone, Debug)]
 pub struct Kgw {
-    prf: PrfV1,
+    prf: Prf,
     params: KgwParams,
     shift: u32,
 }
 
 impl Kgw {
-    /// Keys the scheme.
+    /// Keys the scheme on PRF v1.
     pub fn new(key: &SecretKey, params: KgwParams) -> Self {
+        Self::with_prf(PrfVersion::V1, key, params, 0)
+    }
+
+    /// Keys the scheme on a given PRF version, with a shift (see [`Kgw::with_shift`]).
+    pub fn with_prf(version: PrfVersion, key: &SecretKey, params: KgwParams, shift: u32) -> Self {
         Kgw {
-            prf: PrfV1::new(key),
+            prf: Prf::new(version, key, "kgw"),
             params,
-            shift: 0,
+            shift: shift & POSITION_MASK as u32,
         }
+    }
+
+    /// The PRF version.
+    pub fn prf_version(&self) -> PrfVersion {
+        self.prf.version()
     }
 
     /// Keys the scheme with a cyclic shift of the vocabulary axis: token `v` takes the PRF
@@ -163,11 +173,7 @@ impl Kgw {
     /// under one secret; this is how per-account watermarks share a master key
     /// ([`crate::provenance::accounts`]). `shift` is reduced modulo 2^21.
     pub fn with_shift(key: &SecretKey, params: KgwParams, shift: u32) -> Self {
-        Kgw {
-            prf: PrfV1::new(key),
-            params,
-            shift: shift & POSITION_MASK as u32,
-        }
+        Self::with_prf(PrfVersion::V1, key, params, shift)
     }
 
     /// The cyclic shift (0 for ordinary keys).

@@ -129,3 +129,60 @@ fn accounts_and_ledger_match_golden_vectors() {
         assert_eq!(fp.fingerprint(&ctx), Some(want));
     }
 }
+
+/// PRF v2 against its independent Python implementation (tests/data/gen_prf_v2_vectors.py):
+/// nonces (direct for h ≤ 3, chained for h > 3), first blocks, byte and word lanes, and the
+/// green bits of a v2 KGW key. Never update these vectors; add a new version.
+#[test]
+fn prf_v2_matches_golden_vectors() {
+    use provmark::prf::{PrfV2, PrfVersion};
+    let v: Value = serde_json::from_str(&crate::data("prf_v2.json")).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 48);
+    for case in cases {
+        let key = secret(case, "secret");
+        let scheme = case["scheme"].as_str().unwrap();
+        let context = ids(case, "context");
+        let seed = PrfV2::new(&key, scheme).seed(&context).unwrap();
+        assert_eq!(
+            crate::hex(case["subkey"].as_str().unwrap()),
+            seed.as_bytes()
+        );
+        let (nonce, base) = seed.nonce_and_base();
+        let words: Vec<u32> = nonce
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes(w.try_into().unwrap()))
+            .collect();
+        assert_eq!(words, ids(case, "nonce_words"), "{case}");
+        assert_eq!(u64::from(base), case["first_block"].as_u64().unwrap());
+        let mut first = [0u8; 64];
+        seed.fill_bytes(0, &mut first);
+        assert_eq!(crate::hex(case["first_bytes"].as_str().unwrap()), first);
+        for (tok, want) in case["probe_bytes"].as_object().unwrap() {
+            let t: u32 = tok.parse().unwrap();
+            assert_eq!(u64::from(seed.byte(t)), want.as_u64().unwrap(), "byte {t}");
+        }
+        let mut all = Vec::new();
+        seed.for_each_word(1001, |_, w| all.push(w));
+        for (tok, want) in case["probe_words"].as_object().unwrap() {
+            let t: u32 = tok.parse().unwrap();
+            assert_eq!(u64::from(seed.word(t)), want.as_u64().unwrap(), "word {t}");
+            if let Some(&w) = all.get(t as usize) {
+                assert_eq!(u64::from(w), want.as_u64().unwrap(), "streamed word {t}");
+            }
+        }
+        if scheme == "kgw" && context.len() <= 8 {
+            let kgw = Kgw::with_prf(
+                PrfVersion::V2,
+                &key,
+                KgwParams::new(0.25, 2.0, context.len()).unwrap(),
+                0,
+            );
+            assert_eq!(
+                green_bits(&kgw, &context),
+                case["green_bits_gamma_0_25"].as_str().unwrap(),
+                "{context:?}"
+            );
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey};
 use provmark::scheme::{KgwParams, SchemeConfig, VllmAlgorithm, VllmParams};
 use std::path::PathBuf;
@@ -18,6 +19,11 @@ pub struct KeygenArgs {
     /// its key with --vllm-key).
     #[arg(long, value_enum, default_value_t = SchemeArg::Kgw)]
     scheme: SchemeArg,
+    /// The keyed PRF of a kgw key: `v2` (one ChaCha8 block per scored token; the default) or
+    /// `v1` (HMAC-SHA256 seeds; what keys made before v2 use — both stay detectable forever).
+    /// Master files (--master) and their account keys use v1.
+    #[arg(long, value_enum, default_value_t = PrfArg::V2)]
+    prf: PrfArg,
     /// vLLM's integer watermark key (`WatermarkConfig.key`, 0 to 2^64 − 1), for the vllm-*
     /// schemes; a fresh random one when omitted. It is a secret: it ends up in the key file
     /// only.
@@ -48,6 +54,12 @@ pub struct KeygenArgs {
     /// pass) or `independent` (a separate secret per account).
     #[arg(long, value_enum, default_value_t = Mode::Shifted, requires = "master")]
     accounts: Mode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PrfArg {
+    V1,
+    V2,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +114,17 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let prf = match a.prf {
+        PrfArg::V1 => PrfVersion::V1,
+        PrfArg::V2 => PrfVersion::V2,
+    };
     let key = KeyFile {
         secret: SecretKey::generate()?,
-        scheme: SchemeConfig::kgw(params),
+        scheme: SchemeConfig::Kgw {
+            prf,
+            params,
+            shift: 0,
+        },
         tokenizer,
         account: None,
     };
