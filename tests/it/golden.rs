@@ -186,3 +186,13 @@ fn prf_v2_matches_golden_vectors() {
         }
     }
 }
+
+/// docs/FORMAT.md, PRF v1 step 6: γ rounds to the 1/256 grid half away from zero (64.5 → 65),
+/// not half to even.
+#[test]
+fn gamma_rounds_half_away_from_zero() {
+    for (half, want) in [(64.5, 65u8), (63.5, 64), (0.5, 1), (127.5, 128)] {
+        let p = KgwParams::new(half / 256.0, 2.0, 1).unwrap();
+        assert_eq!(p.threshold(), want, "{half}/256");
+    }
+}
