@@ -66,6 +66,8 @@ pub struct Sampler {
     buckets: Vec<u16>,
     /// Probability mass per bucket.
     mass: Vec<f64>,
+    /// Per-token keyed words, for schemes that read them more than once per step.
+    words: Vec<u32>,
 }
 
 impl Sampler {
@@ -78,6 +80,7 @@ impl Sampler {
         Ok(Sampler {
             config,
             cand: Vec::new(),
+            words: Vec::new(),
             weights: Vec::new(),
             buckets: Vec::new(),
             mass: Vec::new(),
@@ -251,6 +254,14 @@ impl Sampler {
             }
         }
         Ok(true)
+    }
+
+    /// A scratch buffer of `n` words, reused across steps (allocates only when `n` grows).
+    pub(crate) fn word_scratch(&mut self, n: usize) -> &mut [u32] {
+        if self.words.len() < n {
+            self.words.resize(n, 0);
+        }
+        self.words.get_mut(..n).unwrap_or_default()
     }
 
     /// Samples from logits already prepared by [`Sampler::process`] (softmax at temperature 1,

@@ -122,6 +122,18 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
         },
+        KeyFile {
+            secret: SecretKey::from_bytes([2; 32]),
+            scheme: SchemeConfig::Gumbel(Default::default()),
+            tokenizer: Default::default(),
+            account: None,
+        },
+        KeyFile {
+            secret: SecretKey::from_bytes([3; 32]),
+            scheme: SchemeConfig::SynthId(Default::default()),
+            tokenizer: Default::default(),
+            account: None,
+        },
         vllm(VllmAlgorithm::Gumbel),
         vllm(VllmAlgorithm::DualKeyGumbel { alpha: 0.3 }),
         vllm(VllmAlgorithm::RedGreen {

@@ -17,7 +17,7 @@
 //! may read the file.
 
 use super::{KeyId, SecretKey};
-use crate::scheme::{Kgw, Scheme, SchemeConfig, Vllm, VllmParams};
+use crate::scheme::{Gumbel, Kgw, Scheme, SchemeConfig, SynthId, Vllm, VllmParams};
 pub use crate::text::TokenizerSpec;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -119,6 +119,8 @@ impl KeyFile {
                 Arc::new(Kgw::with_prf(*prf, &self.secret, *params, *shift))
             }
             SchemeConfig::Vllm(params) => Arc::new(Vllm::new(vllm_key(&self.secret), *params)),
+            SchemeConfig::Gumbel(params) => Arc::new(Gumbel::new(&self.secret, *params)),
+            SchemeConfig::SynthId(params) => Arc::new(SynthId::new(&self.secret, *params)),
         }
     }
 

@@ -232,7 +232,7 @@ impl Kgw {
     /// # Errors
     /// [`Error::LogitsShape`] when `logits` is longer than 2^21.
     pub fn bias(&self, history: &[u32], logits: &mut [f32]) -> Result<()> {
-        check_vocab(logits.len())?;
+        check_logits_len(logits.len())?;
         if let Some(seed) = self.seed(history)? {
             self.apply(&seed, logits);
         }
@@ -360,7 +360,7 @@ fn select_bias(l: &mut f32, b: u8, t: u8, delta: f32) {
     *l = f32::from_bits((biased & mask) | (l.to_bits() & !mask));
 }
 
-fn check_vocab(vocab: usize) -> Result<()> {
+pub(crate) fn check_logits_len(vocab: usize) -> Result<()> {
     if vocab > MAX_VOCAB {
         return Err(Error::LogitsShape {
             expected: MAX_VOCAB,
@@ -371,7 +371,7 @@ fn check_vocab(vocab: usize) -> Result<()> {
 }
 
 fn check_batch(rows: usize, len: usize, vocab: usize) -> Result<()> {
-    check_vocab(vocab)?;
+    check_logits_len(vocab)?;
     let expected = rows.saturating_mul(vocab);
     if len != expected || vocab == 0 {
         return Err(Error::LogitsShape {

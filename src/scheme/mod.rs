@@ -14,7 +14,9 @@
 //!
 //! [`SchemeConfig`] is the tagged, versioned description stored in key files.
 
+pub mod gumbel;
 pub mod kgw;
+pub mod synthid;
 pub mod vllm;
 
 use crate::prf::PrfVersion;
@@ -22,7 +24,9 @@ use crate::sampling::Sampler;
 use crate::{Error, Result, stats};
 use serde::{Deserialize, Serialize};
 
+pub use gumbel::{Gumbel, GumbelParams};
 pub use kgw::{Kgw, KgwParams, StreamState};
+pub use synthid::{SynthId, SynthIdParams};
 pub use vllm::{Vllm, VllmAlgorithm, VllmParams};
 
 /// How a detector forms the context of each position.
@@ -71,6 +75,12 @@ pub enum NullModel {
     },
     /// `Exp(1)` scores; the sum is `Gamma(n, 1)`, exact.
     Exponential,
+    /// Each score counts `per_token` independent fair bits; the sum is
+    /// `Binomial(n · per_token, ½)`, exact (SynthID's g-values).
+    FairBits {
+        /// Bits per position (the tournament depth).
+        per_token: u32,
+    },
     /// vLLM's dual-key Gumbel score `(1 − α) E_A + α E_B`, with the p-value vLLM's detector
     /// reports: the exact `Gamma(2n, 1/2)` (α = ½) or `Gamma(n, 1)` (α ∈ {0, 1}) tail, and
     /// otherwise the moment-matched `Gamma(n / v, v)` tail, `v = (1 − α)² + α²` — an
@@ -112,6 +122,13 @@ impl NullModel {
                 }
                 stats::gamma_sf_ln(n as f64, score)
             }
+            NullModel::FairBits { per_token } => {
+                let k = score.round();
+                if k <= 0.0 {
+                    return Ok(0.0);
+                }
+                stats::binomial_sf_ln(k as u64, n as u64 * u64::from(per_token), 0.5)
+            }
             NullModel::VllmDualKey { alpha } => {
                 let v = (1.0 - alpha).powi(2) + alpha.powi(2);
                 if score <= 0.0 {
@@ -138,6 +155,10 @@ impl NullModel {
         match *self {
             NullModel::Bernoulli { p } => (p, p * (1.0 - p)),
             NullModel::Exponential => (1.0, 1.0),
+            NullModel::FairBits { per_token } => {
+                let m = f64::from(per_token);
+                (m / 2.0, m / 4.0)
+            }
             NullModel::VllmDualKey { alpha } => (1.0, (1.0 - alpha).powi(2) + alpha.powi(2)),
         }
     }
@@ -163,6 +184,7 @@ impl NullModel {
     pub fn green_above(&self) -> f64 {
         match self {
             NullModel::Bernoulli { .. } => 0.5,
+            NullModel::FairBits { per_token } => f64::from(*per_token) / 2.0,
             // The median of Exp(1); used for the dual-key score as a display cue only.
             NullModel::Exponential | NullModel::VllmDualKey { .. } => std::f64::consts::LN_2,
         }
@@ -173,6 +195,10 @@ impl NullModel {
     pub fn green_probability(&self) -> f64 {
         match *self {
             NullModel::Bernoulli { p } => p,
+            NullModel::FairBits { per_token } => {
+                stats::binomial_sf(u64::from(per_token / 2 + 1), u64::from(per_token), 0.5)
+                    .unwrap_or(0.5)
+            }
             NullModel::Exponential | NullModel::VllmDualKey { .. } => 0.5,
         }
     }
@@ -287,6 +313,12 @@ pub enum SchemeConfig {
         #[serde(default, skip_serializing_if = "is_zero")]
         shift: u32,
     },
+    /// Gumbel-max (Aaronson), on PRF v2.
+    #[serde(rename = "gumbel")]
+    Gumbel(GumbelParams),
+    /// SynthID-Text tournament, on PRF v2.
+    #[serde(rename = "synthid")]
+    SynthId(SynthIdParams),
     /// A watermark as vLLM embeds it; the key file's secret holds vLLM's 64-bit key.
     #[serde(rename = "vllm")]
     Vllm(VllmParams),
@@ -310,6 +342,8 @@ impl SchemeConfig {
     pub fn name(&self) -> &'static str {
         match self {
             SchemeConfig::Kgw { .. } => "kgw",
+            SchemeConfig::Gumbel(_) => "gumbel",
+            SchemeConfig::SynthId(_) => "synthid",
             SchemeConfig::Vllm(p) => p.algorithm.name(),
         }
     }

@@ -5,7 +5,9 @@ use clap::Args;
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
 use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey};
-use provmark::scheme::{KgwParams, SchemeConfig, VllmAlgorithm, VllmParams};
+use provmark::scheme::{
+    GumbelParams, KgwParams, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +16,10 @@ pub struct KeygenArgs {
     /// Where to write the key file (must not exist).
     #[arg(long)]
     out: PathBuf,
-    /// The watermarking scheme. `kgw`: provmark's green-list watermark. `vllm-*`: a watermark
+    /// The watermarking scheme. `kgw`: the green-list watermark (robust to edits, biases the
+    /// distribution). `gumbel`: Gumbel-max (distortion-free, strongest per token, deterministic
+    /// for a context). `synthid`: the SynthID-Text tournament (distortion-free, sampled).
+    /// `vllm-*`: a watermark
     /// as vLLM's native watermarking embeds it (to detect what a vLLM server embedded, give
     /// its key with --vllm-key).
     #[arg(long, value_enum, default_value_t = SchemeArg::Kgw)]
@@ -41,9 +46,12 @@ pub struct KeygenArgs {
     #[arg(long, default_value_t = 0.1)]
     alpha: f64,
     /// Context width: how many preceding tokens seed the keyed choice (kgw: 0..=8, default 2;
-    /// vllm-*: 1..=64, default 4).
+    /// gumbel: 1..=8, default 2; synthid: 1..=8, default 4; vllm-*: 1..=64, default 4).
     #[arg(long)]
     context: Option<usize>,
+    /// Tournament layers of synthid (1..=32).
+    #[arg(long, default_value_t = 30)]
+    depth: usize,
     /// Tokenizer: o200k_base, cl100k_base, or a path to a Hugging Face tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
@@ -65,6 +73,8 @@ enum PrfArg {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum SchemeArg {
     Kgw,
+    Gumbel,
+    Synthid,
     VllmGumbel,
     VllmDualKeyGumbel,
     VllmRedGreen,
@@ -77,8 +87,10 @@ enum Mode {
 }
 
 pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
-    if a.scheme != SchemeArg::Kgw {
-        return keygen_vllm(a);
+    match a.scheme {
+        SchemeArg::Kgw => {}
+        SchemeArg::Gumbel | SchemeArg::Synthid => return keygen_distortion_free(a),
+        _ => return keygen_vllm(a),
     }
     if a.vllm_key.is_some() {
         return Err(
@@ -125,6 +137,32 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
             params,
             shift: 0,
         },
+        tokenizer,
+        account: None,
+    };
+    key.write_new(&a.out)?;
+    out(format_args!("{} {}", key.key_id(), a.out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen_distortion_free(a: KeygenArgs) -> CliResult<ExitCode> {
+    if a.master || a.vllm_key.is_some() {
+        return Err(provmark::Error::param(
+            "scheme",
+            "--master and --vllm-key do not apply to gumbel and synthid keys",
+        )
+        .into());
+    }
+    let scheme = if a.scheme == SchemeArg::Gumbel {
+        SchemeConfig::Gumbel(GumbelParams::new(a.context.unwrap_or(2))?)
+    } else {
+        SchemeConfig::SynthId(SynthIdParams::new(a.context.unwrap_or(4), a.depth)?)
+    };
+    let tokenizer = TokenizerSpec::parse(&a.tokenizer);
+    provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
+    let key = KeyFile {
+        secret: SecretKey::generate()?,
+        scheme,
         tokenizer,
         account: None,
     };
