@@ -32,9 +32,10 @@ use crate::detect::Verdict;
 use crate::fingerprint::{CONTEXT_DOMAIN, FingerprintSet, TUPLE_DOMAIN, fingerprint};
 use crate::key::{KeyFile, KeyId};
 use crate::prf::{MAX_VOCAB, POSITION_MASK, PrfV1};
-use crate::scheme::Kgw;
+use crate::scheme::{ContextRule, DedupKey, NullModel, Scheme};
 use crate::{Error, Result, stats};
 use serde::Serialize;
+use std::sync::Arc;
 
 type FpSet = FingerprintSet;
 
@@ -71,11 +72,18 @@ pub struct AuditRow {
     pub documents: u64,
     /// Tokens fed.
     pub tokens: u64,
+    /// The key's scheme (`"kgw"`, `"gumbel"`, `"vllm-gumbel"`, …).
+    pub scheme: String,
     /// Distinct tuples scored.
     pub scored: u64,
-    /// Green among them.
+    /// The test statistic: summed scores (the green count for counting schemes).
+    pub score: f64,
+    /// Its null expectation.
+    pub expected_score: f64,
+    /// Scored positions shown as green (green tokens; for Gumbel scores, above the null
+    /// median).
     pub green: u64,
-    /// `γ · scored`.
+    /// Their null expectation (`γ · scored`).
     pub expected_green: f64,
     /// z-score.
     pub z_score: f64,
@@ -115,9 +123,14 @@ pub struct AuditReport {
 }
 
 struct Single {
-    kgw: Kgw,
+    scheme: Arc<dyn Scheme>,
+    null: NullModel,
+    green_above: f64,
     key_id: KeyId,
     account: Option<String>,
+    /// Sum of the scores of the scored positions.
+    score: f64,
+    /// Scored positions above the scheme's green cut.
     green: u64,
 }
 
@@ -130,9 +143,11 @@ struct Shifted {
     green: Vec<u64>,
 }
 
-/// Targets sharing a context width.
+/// Targets sharing a context rule and a deduplication key (so one set of scored positions).
 struct Group {
     h: usize,
+    pad: Option<u32>,
+    dedup: DedupKey,
     singles: Vec<Single>,
     shifted: Vec<Shifted>,
     seen: FpSet,
@@ -192,7 +207,8 @@ impl Audit {
         })
     }
 
-    fn group(&mut self, h: usize) -> Result<usize> {
+    fn group(&mut self, rule: ContextRule, dedup: DedupKey) -> Result<usize> {
+        let h = rule.width;
         if self.documents > 0 {
             return Err(Error::InvalidInput(
                 "add keys and accounts before the first document".into(),
@@ -206,11 +222,17 @@ impl Audit {
                 )));
             }
         }
-        if let Some(i) = self.groups.iter().position(|g| g.h == h) {
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| g.h == h && g.pad == rule.pad && g.dedup == dedup)
+        {
             return Ok(i);
         }
         self.groups.push(Group {
             h,
+            pad: rule.pad,
+            dedup,
             singles: Vec::new(),
             shifted: Vec::new(),
             seen: FpSet::default(),
@@ -226,13 +248,17 @@ impl Audit {
     /// [`Error::InvalidInput`] after documents were added, or when a ledger of another width
     /// is set.
     pub fn add_key(&mut self, key: &KeyFile) -> Result<()> {
-        let kgw = key.kgw()?;
-        let g = self.group(kgw.params().context())?;
+        let scheme = key.scheme();
+        let g = self.group(scheme.context_rule(), scheme.dedup_key())?;
         let group = self.groups.get_mut(g).ok_or(Error::NoCandidates)?;
+        let null = scheme.null();
         group.singles.push(Single {
-            kgw,
+            green_above: null.green_above(),
+            null,
+            scheme,
             key_id: key.key_id(),
             account: key.account.clone(),
+            score: 0.0,
             green: 0,
         });
         let i = group.singles.len() - 1;
@@ -252,7 +278,13 @@ impl Audit {
             }
             return Ok(());
         }
-        let g = self.group(master.params.context())?;
+        let g = self.group(
+            ContextRule {
+                width: master.params.context(),
+                pad: None,
+            },
+            DedupKey::Tuple,
+        )?;
         let list: Vec<(String, KeyId, u32)> = accounts
             .iter()
             .map(|a| {
@@ -377,10 +409,23 @@ impl Audit {
         let exclude = self.config.exclude_prompts;
         for g in &mut self.groups {
             let h = g.h;
+            // Padded rules (vLLM) score every position, the first ones after padding words.
+            let (base, start): (std::borrow::Cow<'_, [u32]>, usize) = match g.pad {
+                Some(pad) => (
+                    std::iter::repeat_n(pad, h)
+                        .chain(text.iter().copied())
+                        .collect::<Vec<u32>>()
+                        .into(),
+                    0,
+                ),
+                None => (text.into(), h),
+            };
+            let off = base.len() - text.len();
+            let context_at = |t: usize| base.get(t + off - h..t + off);
             let mut earlier = FpSet::default();
             let mut fresh: Vec<(usize, u32)> = Vec::new();
-            for t in h..text.len() {
-                let (Some(ctx), Some(&tok)) = (text.get(t - h..t), next.get(t)) else {
+            for t in start..text.len() {
+                let (Some(ctx), Some(&tok)) = (context_at(t), next.get(t)) else {
                     continue;
                 };
                 // With h = 0 a token's colour depends on the token alone, so the token is
@@ -412,19 +457,23 @@ impl Audit {
                         continue;
                     }
                 }
-                if g.seen.insert(fingerprint(TUPLE_DOMAIN, ctx, Some(tok))) {
+                let key = match g.dedup {
+                    DedupKey::Tuple => fingerprint(TUPLE_DOMAIN, ctx, Some(tok)),
+                    DedupKey::Context => fingerprint(CONTEXT_DOMAIN, ctx, None),
+                };
+                if g.seen.insert(key) {
                     fresh.push((t, tok));
                 }
             }
             g.scored += fresh.len() as u64;
             for &(t, tok) in &fresh {
-                let Some(ctx) = text.get(t - h..t) else {
+                let Some(ctx) = context_at(t) else {
                     continue;
                 };
                 for s in &mut g.singles {
-                    if let Some(seed) = s.kgw.seed(ctx)? {
-                        s.green += u64::from(s.kgw.green_under(&seed, tok));
-                    }
+                    let x = s.scheme.score(ctx, tok)?;
+                    s.score += x;
+                    s.green += u64::from(x > s.green_above);
                 }
             }
             for sh in &mut g.shifted {
@@ -450,14 +499,16 @@ impl Audit {
             let Some(g) = self.groups.get(gi) else {
                 continue;
             };
-            let (key_id, account, green, gamma) = match slot {
+            let (key_id, account, green, score, null, scheme) = match slot {
                 Slot::Single(i) => {
                     let Some(s) = g.singles.get(i) else { continue };
                     (
                         s.key_id.clone(),
                         s.account.clone(),
                         s.green,
-                        s.kgw.params().gamma(),
+                        s.score,
+                        s.null,
+                        s.scheme.name(),
                     )
                 }
                 Slot::Account(i, a) => {
@@ -465,25 +516,33 @@ impl Audit {
                     let Some((name, id, _)) = sh.accounts.get(a) else {
                         continue;
                     };
+                    let green = sh.green.get(a).copied().unwrap_or(0);
                     (
                         id.clone(),
                         Some(name.clone()),
-                        sh.green.get(a).copied().unwrap_or(0),
-                        sh.gamma,
+                        green,
+                        green as f64,
+                        NullModel::Bernoulli { p: sh.gamma },
+                        "kgw",
                     )
                 }
             };
-            let ln_p = stats::binomial_sf_ln(green, g.scored, gamma)?;
+            let n = usize::try_from(g.scored).unwrap_or(usize::MAX);
+            let ln_p = null.tail_ln(n, score)?;
             ln_ps.push(ln_p);
+            let (mean, _) = null.moments();
             rows.push(AuditRow {
                 key_id,
                 account,
+                scheme: scheme.to_string(),
                 documents: self.documents,
                 tokens: self.tokens,
                 scored: g.scored,
+                score,
+                expected_score: mean * g.scored as f64,
                 green,
-                expected_green: gamma * g.scored as f64,
-                z_score: stats::z_score(green, g.scored, gamma),
+                expected_green: null.green_probability() * g.scored as f64,
+                z_score: null.z_score(n, score),
                 p_value: ln_p.exp(),
                 log10_p_value: ln_p / std::f64::consts::LN_10,
                 corrected_p_value: 1.0,

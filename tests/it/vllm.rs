@@ -447,3 +447,61 @@ fn key_files_round_trip_and_refuse_wide_secrets() {
     assert!(KeyFile::from_json(&bad).is_err());
     assert!(format!("{:?}", k.scheme()).contains("VllmPrf { .. }"));
 }
+
+/// An audit of one document under a vLLM key reports what vLLM's detector reports for it; an
+/// audit of several pools them (contexts scored once across the corpus).
+#[test]
+fn audits_pool_vllm_documents() {
+    use provmark::provenance::audit::{Audit, AuditConfig};
+    let v = vectors();
+    let goldens: Vec<&Value> = v["upstream_goldens_subset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["scheme"] == "gumbel" && g["context_width"] == 4)
+        .collect();
+    assert!(goldens.len() >= 3);
+    let mut pooled = Audit::new(AuditConfig::default()).unwrap();
+    let k42 = key(42, VllmAlgorithm::Gumbel, 4);
+    pooled.add_key(&k42).unwrap();
+    for g in &goldens {
+        let k = key(u64_of(&g["detection_key"]), VllmAlgorithm::Gumbel, 4);
+        let mut audit = Audit::new(AuditConfig::default()).unwrap();
+        audit.add_key(&k).unwrap();
+        let ids = words(&g["token_ids"]);
+        audit.add_document(&ids, None).unwrap();
+        let row = &audit.report().unwrap().rows[0];
+        let want = &g["expected"];
+        assert_eq!(row.scheme, "vllm-gumbel");
+        assert_eq!(row.scored, want["num_scored_tokens"].as_u64().unwrap());
+        rel_close(row.score, f64_of(&want["score"]), "audit score");
+        rel_close(row.p_value, f64_of(&want["p_value"]), "audit p");
+        pooled.add_document(&ids, None).unwrap();
+    }
+    let row = &pooled.report().unwrap().rows[0];
+    let det = Detector::new(&k42, 1 << 20, DetectorConfig::default()).unwrap();
+    // Pooled: the same as detecting the concatenation with the context reset per document,
+    // i.e. the sum over documents of their first-seen contexts.
+    let mut seen = std::collections::HashSet::new();
+    let mut want_score = 0.0;
+    let scheme = k42.scheme();
+    for g in &goldens {
+        let mut window = vec![PAD; 4];
+        for &t in &words(&g["token_ids"]) {
+            if seen.insert(window.clone()) {
+                want_score += scheme.score(&window, t).unwrap();
+            }
+            window.remove(0);
+            window.push(t);
+        }
+    }
+    assert_eq!(row.scored, seen.len() as u64);
+    rel_close(row.score, want_score, "pooled score");
+    assert!(
+        row.log10_p_value
+            < det
+                .detect(&words(&goldens[0]["token_ids"]))
+                .unwrap()
+                .log10_p_value
+    );
+}

@@ -209,13 +209,21 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
         rows.sort_by(|x, y| x.log10_p_value.total_cmp(&y.log10_p_value));
         let shown = if rows.len() > 20 { 20 } else { rows.len() };
         for r in rows.iter().take(shown) {
+            let evidence = if r.score == r.green as f64 {
+                format!(
+                    "{} green of {} scored (expected {:.0})",
+                    r.green, r.scored, r.expected_green
+                )
+            } else {
+                format!(
+                    "{} score {:.1} over {} scored (expected {:.1})",
+                    r.scheme, r.score, r.scored, r.expected_score
+                )
+            };
             out(format_args!(
-                "{}: {} — {} green of {} scored (expected {:.0}), z {:.2}, p {}, corrected p {}",
+                "{}: {} — {evidence}, z {:.2}, p {}, corrected p {}",
                 r.label(),
                 r.verdict,
-                r.green,
-                r.scored,
-                r.expected_green,
                 r.z_score,
                 format_p(r.log10_p_value),
                 format_p(r.corrected_log10_p_value)
