@@ -13,19 +13,42 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
 /// The most context tokens any scheme reads (the PRF takes at most 8).
-pub(crate) const MAX_CONTEXT: usize = 8;
+pub(crate) const MAX_CONTEXT: usize = provmark::scheme::vllm::MAX_VLLM_CONTEXT;
 
 /// The last (at most [`MAX_CONTEXT`]) ids of a sequence, held without allocating.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Tail {
     ids: [u32; MAX_CONTEXT],
     len: usize,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail {
+            ids: [0; MAX_CONTEXT],
+            len: 0,
+        }
+    }
 }
 
 impl Tail {
     /// The ids, oldest first.
     pub(crate) fn as_slice(&self) -> &[u32] {
         self.ids.get(..self.len).unwrap_or_default()
+    }
+
+    /// Left-pads with `pad` to `width` ids (no-op when already that long).
+    pub(crate) fn pad_front(&mut self, width: usize, pad: u32) {
+        let width = width.min(MAX_CONTEXT);
+        if self.len >= width {
+            return;
+        }
+        let shift = width - self.len;
+        self.ids.copy_within(..self.len, shift);
+        if let Some(front) = self.ids.get_mut(..shift) {
+            front.fill(pad);
+        }
+        self.len = width;
     }
 }
 

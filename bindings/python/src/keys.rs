@@ -5,13 +5,18 @@
 use crate::errors::{IntoPy, invalid};
 use crate::ids::{self, Logits};
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey as CoreMaster};
-use provmark::scheme::{Kgw, KgwParams, SchemeConfig};
+use provmark::sampling::{Sampler, SamplingConfig};
+use provmark::scheme::{
+    GumbelParams, Kgw, KgwParams, Scheme, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams,
+};
 use provmark::text::Tokenizer;
 use pyo3::exceptions::{PyTypeError, PyUserWarning};
 use pyo3::prelude::*;
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// Emits each load warning (loose permissions, say) as a Python `UserWarning`.
@@ -46,7 +51,10 @@ fn load_tokenizer(py: Python<'_>, spec: &TokenizerSpec) -> PyResult<Box<dyn Toke
 #[pyclass(module = "provmark", frozen)]
 pub struct Key {
     pub(crate) file: KeyFile,
-    pub(crate) kgw: Kgw,
+    /// The KGW view of the key, for `bias` (None for other schemes).
+    kgw: Option<Kgw>,
+    /// The keyed scheme, whatever it is.
+    scheme: Arc<dyn Scheme>,
     key_id: String,
     tokenizer: OnceLock<Box<dyn Tokenizer>>,
 }
@@ -58,7 +66,8 @@ impl Key {
             let _ = cell.set(t);
         }
         Ok(Key {
-            kgw: file.kgw().py()?,
+            kgw: file.kgw().ok(),
+            scheme: file.scheme(),
             key_id: file.key_id().to_string(),
             file,
             tokenizer: cell,
@@ -87,6 +96,31 @@ impl Key {
     pub(crate) fn scheme_name(&self) -> &'static str {
         self.file.scheme.name()
     }
+
+    /// The KGW scheme, or `InvalidParameterError` for keys of other schemes.
+    fn kgw(&self) -> PyResult<&Kgw> {
+        self.kgw.as_ref().ok_or_else(|| {
+            crate::errors::raise(
+                "InvalidParameterError",
+                format!(
+                    "a {} key chooses the token itself: use Key.sample, not a logit bias",
+                    self.scheme_name()
+                ),
+            )
+        })
+    }
+
+    /// The scheme's context of the next step from the sequence so far: its last `width` ids,
+    /// left-padded when the scheme pads (vLLM's schemes, whose contexts hold generated tokens
+    /// only).
+    fn step_context(&self, context: &Bound<'_, PyAny>) -> PyResult<ids::Tail> {
+        let rule = self.scheme.context_rule();
+        let mut tail = ids::tail(context, rule.width, "context")?;
+        if let Some(pad) = rule.pad {
+            tail.pad_front(rule.width, pad);
+        }
+        Ok(tail)
+    }
 }
 
 #[pymethods]
@@ -96,25 +130,89 @@ impl Key {
     /// The tokenizer (`o200k_base`, `cl100k_base`, or the path of a Hugging Face
     /// `tokenizer.json` or a GGUF model) is loaded once, so a key is never made for a tokenizer
     /// that cannot be used. γ is rounded to a multiple of 1/256 (see `Key.gamma`).
+    ///
+    /// `scheme` is `"kgw"` (green lists; `gamma`, `delta`, `context`, and `prf` `"v2"` or
+    /// `"v1"`), `"gumbel"` (Gumbel-max; `context`, default 2) or `"synthid"` (tournament;
+    /// `context`, default 4 with `None`, and `depth`).
     #[staticmethod]
-    #[pyo3(signature = (*, gamma = 0.25, delta = 2.0, context = 2, tokenizer = "o200k_base"))]
+    #[pyo3(signature = (*, scheme = "kgw", gamma = 0.25, delta = 2.0, context = None, prf = "v2", depth = 30, tokenizer = "o200k_base"))]
+    #[allow(clippy::too_many_arguments)]
     fn generate(
         py: Python<'_>,
+        scheme: &str,
         gamma: f64,
         delta: f64,
-        context: usize,
+        context: Option<usize>,
+        prf: &str,
+        depth: usize,
         tokenizer: &str,
     ) -> PyResult<Key> {
-        let params = params(gamma, delta, context)?;
+        let scheme = match scheme {
+            "kgw" => SchemeConfig::Kgw {
+                prf: match prf {
+                    "v1" => PrfVersion::V1,
+                    "v2" => PrfVersion::V2,
+                    other => {
+                        return Err(invalid(format!(
+                            "prf must be \"v1\" or \"v2\", not {other:?}"
+                        )));
+                    }
+                },
+                params: params(gamma, delta, context.unwrap_or(2))?,
+                shift: 0,
+            },
+            "gumbel" => SchemeConfig::Gumbel(GumbelParams::new(context.unwrap_or(2)).py()?),
+            "synthid" => {
+                SchemeConfig::SynthId(SynthIdParams::new(context.unwrap_or(4), depth).py()?)
+            }
+            other => {
+                return Err(invalid(format!(
+                    "scheme must be \"kgw\", \"gumbel\" or \"synthid\", not {other:?} (vLLM keys: Key.from_vllm)"
+                )));
+            }
+        };
         let spec = TokenizerSpec::parse(tokenizer);
         let tok = load_tokenizer(py, &spec)?;
         let file = KeyFile {
             secret: SecretKey::generate().py()?,
-            scheme: SchemeConfig::kgw(params),
+            scheme,
             tokenizer: spec,
             account: None,
         };
         Key::new(file, Some(tok))
+    }
+
+    /// A key describing a watermark vLLM embeds natively: `vllm_key` is vLLM's integer
+    /// `WatermarkConfig.key` (0 to 2^64 - 1; a secret), `algorithm` `"gumbel"`,
+    /// `"dual_key_gumbel"` (with `alpha`) or `"red_green"` (with `gamma`, `delta`), `context`
+    /// vLLM's context width. Detect with `provmark.detect(key, ids)` on the generated token ids.
+    #[staticmethod]
+    #[pyo3(signature = (vllm_key, *, algorithm = "gumbel", context = 4, alpha = 0.1, gamma = 0.25, delta = 2.0, tokenizer = "o200k_base"))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_vllm(
+        py: Python<'_>,
+        vllm_key: u64,
+        algorithm: &str,
+        context: usize,
+        alpha: f64,
+        gamma: f64,
+        delta: f32,
+        tokenizer: &str,
+    ) -> PyResult<Key> {
+        let algorithm = match algorithm {
+            "gumbel" => VllmAlgorithm::Gumbel,
+            "dual_key_gumbel" => VllmAlgorithm::DualKeyGumbel { alpha },
+            "red_green" => VllmAlgorithm::RedGreen { gamma, delta },
+            other => {
+                return Err(invalid(format!(
+                    "algorithm must be \"gumbel\", \"dual_key_gumbel\" or \"red_green\", not {other:?}"
+                )));
+            }
+        };
+        let params = VllmParams::new(algorithm, context).py()?;
+        let spec = TokenizerSpec::parse(tokenizer);
+        let tok = load_tokenizer(py, &spec)?;
+        Key::new(KeyFile::vllm(vllm_key, params, spec), Some(tok))
     }
 
     /// Reads a key file written by `Key.save` or `provmark keygen`. A file that group or
@@ -150,22 +248,71 @@ impl Key {
         self.scheme_name()
     }
 
-    /// γ, the green fraction of the vocabulary (a multiple of 1/256).
+    /// γ, the green fraction of the vocabulary (kgw: a multiple of 1/256; vllm-red-green);
+    /// `None` for schemes without a green list.
     #[getter]
-    fn gamma(&self) -> f64 {
-        self.kgw.params().gamma()
+    fn gamma(&self) -> Option<f64> {
+        match &self.file.scheme {
+            SchemeConfig::Kgw { params, .. } => Some(params.gamma()),
+            SchemeConfig::Vllm(p) => match p.algorithm {
+                VllmAlgorithm::RedGreen { gamma, .. } => Some(gamma),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
-    /// δ, the logit bias added to green tokens.
+    /// δ, the logit bias added to green tokens; `None` for distortion-free schemes.
     #[getter]
-    fn delta(&self) -> f32 {
-        self.kgw.params().delta()
+    fn delta(&self) -> Option<f32> {
+        match &self.file.scheme {
+            SchemeConfig::Kgw { params, .. } => Some(params.delta()),
+            SchemeConfig::Vllm(p) => match p.algorithm {
+                VllmAlgorithm::RedGreen { delta, .. } => Some(delta),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
-    /// h, how many preceding tokens select the green list.
+    /// h, how many preceding tokens seed the keyed choice.
     #[getter]
     fn context(&self) -> usize {
-        self.kgw.params().context()
+        self.scheme.context_rule().width
+    }
+
+    /// One watermarked sampling step, for every scheme: the next token id after `context`
+    /// (the sequence so far; for vllm-* keys the generated tokens only), drawn from `logits`
+    /// (a writable float32 array, overwritten) with temperature, top-k and top-p, using the
+    /// uniform draw `uniform` in [0, 1). Distortion-free schemes (gumbel, synthid, vLLM's
+    /// Gumbel) choose with the key; green-list schemes bias, then sample.
+    #[pyo3(signature = (context, logits, uniform, *, temperature = 1.0, top_k = 0, top_p = 1.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn sample(
+        &self,
+        py: Python<'_>,
+        context: &Bound<'_, PyAny>,
+        logits: &Bound<'_, PyAny>,
+        uniform: f64,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+    ) -> PyResult<u32> {
+        let tail = self.step_context(context)?;
+        let mut sampler = Sampler::new(SamplingConfig {
+            temperature,
+            top_k,
+            top_p,
+        })
+        .py()?;
+        let mut buf = Logits::get(logits, 1)?;
+        // SAFETY: held only during this call, which runs no Python code while it lives.
+        let row = unsafe { buf.as_mut_slice() };
+        py.detach(|| {
+            self.scheme
+                .sample(tail.as_slice(), row, &mut sampler, uniform)
+        })
+        .py()
     }
 
     /// The tokenizer, as written in the key file (`o200k_base` or a path).
@@ -216,10 +363,11 @@ impl Key {
         logits: &Bound<'_, PyAny>,
         check_finite: bool,
     ) -> PyResult<()> {
-        let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        let kgw = self.kgw()?;
+        let tail = ids::tail(context, kgw.params().context(), "context")?;
         let mut buf = match ids::Row::get(logits)? {
             ids::Row::Strided(mut strided) => {
-                return bias_strided(&self.kgw, tail.as_slice(), &mut strided, check_finite);
+                return bias_strided(kgw, tail.as_slice(), &mut strided, check_finite);
             }
             ids::Row::Contiguous(buf) => buf,
         };
@@ -231,7 +379,7 @@ impl Key {
                     return Err(provmark::Error::NonFiniteLogit { index });
                 }
             }
-            self.kgw.bias(tail.as_slice(), row)
+            kgw.bias(tail.as_slice(), row)
         })
         .py()
     }
@@ -264,7 +412,8 @@ impl Key {
         }
         // SAFETY: as in `bias`; Python code runs only to read `contexts`, never touching it.
         let all = unsafe { buf.as_mut_slice() };
-        let h = self.kgw.params().context();
+        let kgw = self.kgw()?;
+        let h = kgw.params().context();
         if let Some(i) = ids::first_non_finite(all) {
             return Err(crate::errors::to_py(provmark::Error::NonFiniteLogit {
                 index: i,
@@ -278,7 +427,7 @@ impl Key {
         })?;
         py.detach(|| {
             for (tail, row) in tails.iter().zip(all.chunks_exact_mut(vocab.max(1))) {
-                self.kgw.bias(tail.as_slice(), row)?;
+                kgw.bias(tail.as_slice(), row)?;
             }
             Ok(())
         })
@@ -287,7 +436,7 @@ impl Key {
 
     /// Whether `token` is green after `context`; `None` when fewer than h tokens precede it.
     fn is_green(&self, context: &Bound<'_, PyAny>, token: i64) -> PyResult<Option<bool>> {
-        let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        let tail = ids::tail(context, self.kgw()?.params().context(), "context")?;
         let token = u32::try_from(token)
             .ok()
             .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
@@ -297,7 +446,7 @@ impl Key {
                     format!("token id {token} is outside 0 .. 2^21"),
                 )
             })?;
-        self.kgw.is_green(tail.as_slice(), token).py()
+        self.kgw()?.is_green(tail.as_slice(), token).py()
     }
 
     /// For `benches/overhead.py` only: the mean seconds of `iters` calls of the core's bias on
@@ -309,30 +458,34 @@ impl Key {
         logits: &Bound<'_, PyAny>,
         iters: u32,
     ) -> PyResult<f64> {
-        let tail = ids::tail(context, self.kgw.params().context(), "context")?;
+        let tail = ids::tail(context, self.kgw()?.params().context(), "context")?;
         let mut buf = Logits::get(logits, 1)?;
         // SAFETY: as in `bias`.
         let row = unsafe { buf.as_mut_slice() };
         let start = std::time::Instant::now();
         for _ in 0..iters.max(1) {
-            self.kgw.bias(tail.as_slice(), row).py()?;
+            self.kgw()?.bias(tail.as_slice(), row).py()?;
         }
         Ok(start.elapsed().as_secs_f64() / f64::from(iters.max(1)))
     }
 
     fn __repr__(&self) -> String {
-        let p = self.kgw.params();
         let account = match &self.file.account {
             Some(a) => format!(", account={a:?}"),
             None => String::new(),
         };
+        let mut params = String::new();
+        if let Some(g) = self.gamma() {
+            params.push_str(&format!(", gamma={g}"));
+        }
+        if let Some(d) = self.delta() {
+            params.push_str(&format!(", delta={d}"));
+        }
         format!(
-            "Key(key_id={:?}, scheme={:?}, gamma={}, delta={}, context={}, tokenizer={:?}{account})",
+            "Key(key_id={:?}, scheme={:?}{params}, context={}, tokenizer={:?}{account})",
             self.key_id,
             self.scheme_name(),
-            p.gamma(),
-            p.delta(),
-            p.context(),
+            self.context(),
             self.file.tokenizer.to_string()
         )
     }

@@ -15,7 +15,25 @@ TokenIds = Sequence[int] | Buffer
 class Key:
     @staticmethod
     def generate(
-        *, gamma: float = 0.25, delta: float = 2.0, context: int = 2, tokenizer: str = "o200k_base"
+        *,
+        scheme: Literal["kgw", "gumbel", "synthid"] = "kgw",
+        gamma: float = 0.25,
+        delta: float = 2.0,
+        context: int | None = None,
+        prf: Literal["v1", "v2"] = "v2",
+        depth: int = 30,
+        tokenizer: str = "o200k_base",
+    ) -> Key: ...
+    @staticmethod
+    def from_vllm(
+        vllm_key: int,
+        *,
+        algorithm: Literal["gumbel", "dual_key_gumbel", "red_green"] = "gumbel",
+        context: int = 4,
+        alpha: float = 0.1,
+        gamma: float = 0.25,
+        delta: float = 2.0,
+        tokenizer: str = "o200k_base",
     ) -> Key: ...
     @staticmethod
     def load(path: str | PathLike[str]) -> Key: ...
@@ -27,9 +45,9 @@ class Key:
     @property
     def scheme(self) -> str: ...
     @property
-    def gamma(self) -> float: ...
+    def gamma(self) -> float | None: ...
     @property
-    def delta(self) -> float: ...
+    def delta(self) -> float | None: ...
     @property
     def context(self) -> int: ...
     @property
@@ -43,7 +61,16 @@ class Key:
     def bias(self, context: TokenIds, logits: Buffer) -> None: ...
     def bias_batch(self, contexts: Sequence[TokenIds] | Buffer, logits: Buffer) -> None: ...
     def is_green(self, context: TokenIds, token: int) -> bool | None: ...
-
+    def sample(
+        self,
+        context: TokenIds,
+        logits: Buffer,
+        uniform: float,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> int: ...
 KeyFile = Key
 
 @final
