@@ -24,6 +24,13 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Worker threads: the machine's parallelism.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
 /// What to evaluate.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalConfig {
@@ -57,6 +64,8 @@ pub struct EvalConfig {
     pub threads: usize,
     /// The distillation experiment, if run.
     pub radioactivity: Option<RadioConfig>,
+    /// The side-by-side scheme comparison, if run.
+    pub schemes: Option<super::schemes::SchemesConfig>,
 }
 
 impl EvalConfig {
@@ -76,10 +85,9 @@ impl EvalConfig {
             order: 4,
             prompt_tokens: 32,
             seed: 2026,
-            threads: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(1),
+            threads: threads(),
             radioactivity: Some(RadioConfig::full()),
+            schemes: Some(super::schemes::SchemesConfig::full(threads())),
         }
     }
 
@@ -93,6 +101,7 @@ impl EvalConfig {
             human_keys: 20,
             human_texts: 200,
             radioactivity: Some(RadioConfig::quick()),
+            schemes: Some(super::schemes::SchemesConfig::quick(threads())),
             ..EvalConfig::full()
         }
     }
@@ -240,6 +249,8 @@ pub struct EvalResults {
     pub roc: Vec<RocCurve>,
     /// The distillation experiment.
     pub radioactivity: Option<RadioResults>,
+    /// The schemes side by side.
+    pub schemes: Option<super::schemes::SchemeComparison>,
     /// The CI criteria.
     pub checks: Vec<Check>,
 }
@@ -487,8 +498,13 @@ pub fn run(
     let n_gen = settings.len() * cfg.samples;
     let n_plain = cfg.temperatures.len() * cfg.samples;
     let n_radio = cfg.radioactivity.as_ref().map_or(0, |r| 1 + r.shares.len());
-    let total =
-        n_gen + n_plain + null_pairs.len() * cfg.human_keys * 2 + cfg.contexts.len() + n_radio;
+    let n_schemes = cfg.schemes.as_ref().map_or(0, super::schemes::jobs);
+    let total = n_gen
+        + n_plain
+        + null_pairs.len() * cfg.human_keys * 2
+        + cfg.contexts.len()
+        + n_radio
+        + n_schemes;
     let done = AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
 
@@ -1003,6 +1019,37 @@ pub fn run(
         None => None,
     };
 
+    let schemes = match &cfg.schemes {
+        Some(sc) => {
+            let prompts_sc: Vec<&[u32]> = prompts.iter().copied().take(sc.samples).collect();
+            let humans_sc: Vec<&[u32]> = humans
+                .iter()
+                .map(|h| h.get(..200.min(h.len())).unwrap_or_default())
+                .collect();
+            let c = super::schemes::run(
+                &lm,
+                tok.vocab_size(),
+                &prompts_sc,
+                &humans_sc,
+                &held,
+                sc,
+                &tick,
+            )?;
+            for r in &c.rows {
+                // At most 0.5 % of human tests below 1e-3: P[Bin(n, 1e-3) > 0.005 n] < 1e-3
+                // for the n ≥ 1 000 tests of the quick and full configurations.
+                checks.push(Check {
+                    name: format!("{}: human false-positive rate at α 1e-3", r.scheme),
+                    value: r.fpr_1e3,
+                    threshold: 0.005,
+                    passed: r.fpr_1e3 <= 0.005,
+                });
+            }
+            Some(c)
+        }
+        None => None,
+    };
+
     Ok(EvalResults {
         config: cfg.clone(),
         corpus: CorpusInfo {
@@ -1020,6 +1067,7 @@ pub fn run(
         robustness,
         roc,
         radioactivity,
+        schemes,
         checks,
     })
 }

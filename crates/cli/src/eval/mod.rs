@@ -8,4 +8,5 @@ pub mod grid;
 pub mod plots;
 pub mod radioactivity;
 pub mod real;
+pub mod schemes;
 pub mod tables;

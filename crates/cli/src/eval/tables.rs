@@ -204,6 +204,13 @@ pub fn markdown(r: &EvalResults) -> String {
         "\nCopy-paste documents are {} tokens long; the strength is the watermarked share.",
         c.lengths.iter().max().copied().unwrap_or(0)
     );
+    if let Some(sc) = &r.schemes {
+        m.push('\n');
+        m.push_str(&super::schemes::markdown(
+            sc,
+            &format!("Order-{} n-gram model", c.order),
+        ));
+    }
     if let Some(rr) = &r.radioactivity {
         radio_table(&mut m, rr);
     }
