@@ -7,8 +7,10 @@ use provmark::detect::{Detector, DetectorConfig};
 use provmark::key::SecretKey;
 use provmark::prf::{PrfV1, PrfV2, PrfVersion};
 use provmark::sampling::{Sampler, SamplingConfig};
+use provmark::scheme::{
+    Gumbel, GumbelParams, Scheme, SynthId, SynthIdParams, Vllm, VllmAlgorithm, VllmParams,
+};
 use provmark::scheme::{Kgw, KgwParams};
-use provmark::scheme::{Scheme, Vllm, VllmAlgorithm, VllmParams};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -107,11 +109,19 @@ fn detect(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("detect");
     g.throughput(Throughput::Elements(ids.len() as u64));
-    let schemes: [(&str, Arc<dyn Scheme>); 4] = [
+    let schemes: [(&str, Arc<dyn Scheme>); 6] = [
         ("kgw-v1", Arc::new(Kgw::new(&key, KgwParams::default()))),
         (
             "kgw-v2",
             Arc::new(Kgw::with_prf(PrfVersion::V2, &key, KgwParams::default(), 0)),
+        ),
+        (
+            "gumbel",
+            Arc::new(Gumbel::new(&key, GumbelParams::default())),
+        ),
+        (
+            "synthid",
+            Arc::new(SynthId::new(&key, SynthIdParams::default())),
         ),
         (
             "vllm-gumbel",
@@ -186,5 +196,76 @@ fn tails(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bias, sample, sample_plain, detect, tails);
+/// One watermarked sampling step through the `Scheme` trait (temperature 1, no filtering), for
+/// every scheme, at the SmolLM2 vocabulary size, on logits shaped like a language model's.
+fn scheme_step(c: &mut Criterion) {
+    let key = SecretKey::from_bytes([1; 32]);
+    let vocab = 49_152;
+    let base: Vec<f32> = (0..vocab)
+        .map(|i| -((i as f32 + 1.0).ln() * 1.1) + ((i * 7919) % 13) as f32 * 0.1)
+        .collect();
+    let schemes: [(&str, Arc<dyn Scheme>); 5] = [
+        (
+            "kgw-v2",
+            Arc::new(Kgw::with_prf(PrfVersion::V2, &key, KgwParams::default(), 0)),
+        ),
+        (
+            "gumbel",
+            Arc::new(Gumbel::new(&key, GumbelParams::default())),
+        ),
+        (
+            "synthid",
+            Arc::new(SynthId::new(&key, SynthIdParams::default())),
+        ),
+        (
+            "vllm-gumbel",
+            Arc::new(Vllm::new(
+                42,
+                VllmParams::new(VllmAlgorithm::Gumbel, 4).unwrap(),
+            )),
+        ),
+        (
+            "vllm-red-green",
+            Arc::new(Vllm::new(
+                42,
+                VllmParams::new(
+                    VllmAlgorithm::RedGreen {
+                        gamma: 0.25,
+                        delta: 2.0,
+                    },
+                    4,
+                )
+                .unwrap(),
+            )),
+        ),
+    ];
+    let mut g = c.benchmark_group("scheme_step");
+    for (name, scheme) in schemes {
+        let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
+        let mut logits = base.clone();
+        let w = scheme.context_rule().width;
+        let ctx: Vec<u32> = (0..w as u32).map(|i| 100 + i).collect();
+        g.bench_function(BenchmarkId::new(name, vocab), |b| {
+            b.iter(|| {
+                logits.copy_from_slice(&base);
+                black_box(
+                    scheme
+                        .sample(&ctx, &mut logits, &mut sampler, 0.37)
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bias,
+    sample,
+    sample_plain,
+    detect,
+    scheme_step,
+    tails
+);
 criterion_main!(benches);

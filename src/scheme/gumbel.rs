@@ -113,18 +113,59 @@ fn noise(w: u32) -> f64 {
     -(-word_uniform(w).ln()).ln()
 }
 
-/// `argmax_v (logits[v] + noise(word_v))` over finite logits, ties to the lower id, without
-/// computing the noise of tokens that cannot win: noise is at most `noise(u32::MAX)` ≈ 22.9, so a
-/// token whose logit is that far below the best score so far is skipped (exactly).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bound holds for every word class (checked at the edges and on a dense sample).
+    #[test]
+    fn noise_bound_bounds_noise() {
+        let mut w = 0u32;
+        let check = |w: u32| {
+            assert!(
+                noise(w) <= noise_bound(w),
+                "{w}: {} > {}",
+                noise(w),
+                noise_bound(w)
+            )
+        };
+        for edge in [
+            0,
+            1,
+            u32::MAX,
+            u32::MAX - 1,
+            1 << 31,
+            (1 << 31) - 1,
+            3 << 30,
+        ] {
+            check(edge);
+        }
+        for _ in 0..1_000_000 {
+            w = w.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+            check(w);
+        }
+    }
+}
+
+/// An upper bound on `noise(w)` from two integer operations: with `u = (w + ½) / 2^32`,
+/// `−ln u ≥ 1 − u`, so `noise ≤ −ln(1 − u)`, and `1 − u = (!w + ½) / 2^32 = m 2^e` with
+/// `m ∈ [1, 2)` and `−e = lz(!w) + 1`, so `−ln(1 − u) ≤ −e ln 2`.
+#[inline(always)]
+fn noise_bound(w: u32) -> f64 {
+    std::f64::consts::LN_2 * f64::from((!w).leading_zeros() + 1) + 1e-9
+}
+
+/// `argmax_v (logits[v] + noise(word_v))` over finite logits, ties to the lower id, computing
+/// the noise (two logarithms) only for tokens that can still win: a token is skipped, exactly,
+/// when its logit plus [`noise_bound`] falls below the best score so far.
 pub(crate) fn gumbel_argmax(seed: &Seed, logits: &[f32], first: (usize, f32)) -> u32 {
-    let g_max = noise(u32::MAX) + 1e-9;
     let (imax, lmax) = first;
     let mut best = f64::from(lmax) + noise(seed.word(imax as u32));
     let mut arg = imax;
     seed.for_each_word(logits.len(), |t, w| {
         let Some(&l) = logits.get(t) else { return };
         let l = f64::from(l);
-        if l == f64::NEG_INFINITY || l + g_max < best || t == imax {
+        if l == f64::NEG_INFINITY || l + noise_bound(w) < best || t == imax {
             return;
         }
         let v = l + noise(w);

@@ -123,6 +123,24 @@ impl SynthIdParams {
     }
 }
 
+/// `Σ p` (`layer` None) or `Σ p g_layer`, in f32 blocks of 256 summed in f64.
+fn block_sum(p: &[f32], words: &[u32], layer: Option<usize>) -> f64 {
+    p.chunks(256)
+        .zip(words.chunks(256))
+        .map(|(ps, ws)| {
+            let part: f32 = match layer {
+                None => ps.iter().sum(),
+                Some(l) => ps
+                    .iter()
+                    .zip(ws)
+                    .map(|(&p, &w)| p * ((w >> l) & 1) as f32)
+                    .sum(),
+            };
+            f64::from(part)
+        })
+        .sum()
+}
+
 /// A keyed SynthID-Text watermark. `Debug` never shows the key.
 #[derive(Clone, Debug)]
 pub struct SynthId {
@@ -216,22 +234,29 @@ impl Scheme for SynthId {
                 *slot = w;
             }
         });
-        for layer in 0..self.params.depth() {
-            let (mut z, mut on) = (0.0f64, 0.0f64);
-            for (&p, &w) in logits.iter().zip(words.iter()) {
-                z += f64::from(p);
-                if (w >> layer) & 1 == 1 {
-                    on += f64::from(p);
-                }
-            }
-            if z <= 0.0 {
-                return Err(Error::NoCandidates);
-            }
+        // The total mass is invariant under the layer update (Σ p (1 + g − E) = Σ p), so only
+        // E_p[g_l] = Σ p g_l / Σ p is needed per layer; each pass updates layer l and sums the
+        // mass of layer l + 1's g-values at once. Sums run in f32 over blocks of 256, then f64.
+        let z = block_sum(logits, words, None);
+        if z <= 0.0 {
+            return Err(Error::NoCandidates);
+        }
+        let depth = self.params.depth();
+        let mut on = block_sum(logits, words, Some(0));
+        for layer in 0..depth {
             let e = (on / z) as f32;
-            for (p, &w) in logits.iter_mut().zip(words.iter()) {
-                let g = ((w >> layer) & 1) as f32;
-                *p *= 1.0 + g - e;
+            let next = layer + 1;
+            let mut acc = 0.0f64;
+            for (ps, ws) in logits.chunks_mut(256).zip(words.chunks(256)) {
+                let mut part = 0.0f32;
+                for (p, &w) in ps.iter_mut().zip(ws) {
+                    let g = ((w >> layer) & 1) as f32;
+                    *p *= 1.0 + g - e;
+                    part += *p * ((w >> (next & 31)) & 1) as f32;
+                }
+                acc += f64::from(part);
             }
+            on = acc;
         }
         let total: f64 = logits.iter().map(|&p| f64::from(p)).sum();
         let target = uniform * total;

@@ -235,9 +235,14 @@ impl Vllm {
         let mut arg = None;
         prf.for_each_word(state, logits.len(), |t, w| {
             if let Some(&l) = logits.get(t) {
-                // Masked tokens stay out; ties go to the lowest id (strict comparison).
+                // Masked tokens stay out; a token that cannot reach the best score is skipped
+                // before its two logarithms (exactly: see `noise_bound`); ties go to the lowest
+                // id (strict comparison).
+                if l == f32::NEG_INFINITY || (arg.is_some() && l + noise_bound(w) < best) {
+                    return;
+                }
                 let v = l + gumbel_noise(uniform(w));
-                if l > f32::NEG_INFINITY && (arg.is_none() || v > best) {
+                if arg.is_none() || v > best {
                     best = v;
                     arg = Some(t as u32);
                 }
@@ -245,6 +250,16 @@ impl Vllm {
         });
         arg
     }
+}
+
+/// An upper bound on vLLM's f32 Gumbel noise of a word: with `m = w >> 8` and `d = 2^24 − 1 − m`,
+/// `1 − u ≥ max(d, 1) / 2^25` (the f32 rounding of `u` included), and `noise ≤ −ln(1 − u)`
+/// (as `−ln u ≥ 1 − u`), so `noise ≤ ln 2 · (25 − floor(log2 max(d, 1)))`, plus a margin for
+/// the f32 logarithms.
+#[inline(always)]
+fn noise_bound(w: u32) -> f32 {
+    let d = (0x00FF_FFFF - (w >> 8)).max(1);
+    std::f32::consts::LN_2 * (d.leading_zeros() as f32 - 6.0) + 1e-3
 }
 
 impl Scheme for Vllm {
@@ -329,6 +344,20 @@ impl Scheme for Vllm {
             }
             _ => Self::gumbel_argmax(&self.a, &self.a.absorb(context), logits)
                 .ok_or(Error::NoCandidates),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pruning bound holds for every 24-bit mantissa.
+    #[test]
+    fn noise_bound_bounds_vllm_noise() {
+        for m in 0..(1u32 << 24) {
+            let w = m << 8;
+            assert!(gumbel_noise(uniform(w)) <= noise_bound(w), "mantissa {m}");
         }
     }
 }
