@@ -127,3 +127,89 @@ pub fn params(data: &[u8]) {
         }
     }
 }
+
+/// Every scheme, driven by bytes: the first byte picks the scheme (KGW v1 / v2, Gumbel, SynthID,
+/// vLLM's three) and the dedup setting, the second the context width; the rest are token ids
+/// (detected) and raw logits (sampled with a sampler configuration from the next bytes, NaN and
+/// infinities included). Detection reports must satisfy [`check_detection`]; a sampled token
+/// must index the logits.
+pub fn schemes(data: &[u8]) {
+    use crate::prf::PrfVersion;
+    use crate::scheme::{GumbelParams, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams};
+    let [kind, width, t, k, p, rest @ ..] = data else {
+        return;
+    };
+    let w = usize::from(width % 10);
+    let config = match kind % 8 {
+        0 | 1 => KgwParams::new(0.25, 2.0, w).map(|params| SchemeConfig::Kgw {
+            prf: if kind % 8 == 0 {
+                PrfVersion::V1
+            } else {
+                PrfVersion::V2
+            },
+            params,
+            shift: u32::from(*width) << 12,
+        }),
+        2 => GumbelParams::new(w).map(SchemeConfig::Gumbel),
+        3 => SynthIdParams::new(w, usize::from(t % 33)).map(SchemeConfig::SynthId),
+        4 => VllmParams::new(VllmAlgorithm::Gumbel, w).map(SchemeConfig::Vllm),
+        5 | 6 => VllmParams::new(
+            VllmAlgorithm::DualKeyGumbel {
+                alpha: f64::from(*p) / 255.0,
+            },
+            w,
+        )
+        .map(SchemeConfig::Vllm),
+        _ => VllmParams::new(
+            VllmAlgorithm::RedGreen {
+                gamma: (f64::from(*p) + 0.5) / 256.0,
+                delta: 2.0,
+            },
+            w,
+        )
+        .map(SchemeConfig::Vllm),
+    };
+    let Ok(scheme) = config else { return };
+    let key = match scheme {
+        SchemeConfig::Vllm(v) => KeyFile::vllm(u64::from(*t) << 40 | 7, v, Default::default()),
+        scheme => KeyFile {
+            secret: SecretKey::from_bytes([*t; 32]),
+            scheme,
+            tokenizer: Default::default(),
+            account: None,
+        },
+    };
+    let vocab = 4_096;
+    let dedup = kind & 0x80 == 0;
+    let Ok(det) = Detector::new(
+        &key,
+        vocab,
+        DetectorConfig {
+            dedup,
+            ..DetectorConfig::default()
+        },
+    ) else {
+        return;
+    };
+    let ids: Vec<u32> = rest
+        .chunks_exact(2)
+        .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])) % 4_200)
+        .collect();
+    check_detection(&det, &ids);
+    let keyed = key.scheme();
+    let mut logits: Vec<f32> = rest
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let cfg = SamplingConfig {
+        temperature: f32::from(*t) / 64.0,
+        top_k: usize::from(*k),
+        top_p: (f32::from(*p) + 1.0) / 256.0,
+    };
+    if let Ok(mut sampler) = Sampler::new(cfg) {
+        let ctx: Vec<u32> = ids.iter().copied().take(w).collect();
+        if let Ok(tok) = keyed.sample(&ctx, &mut logits, &mut sampler, 0.5) {
+            assert!((tok as usize) < logits.len());
+        }
+    }
+}

@@ -38,6 +38,11 @@ fn params_corpus() {
 }
 
 #[test]
+fn schemes_corpus() {
+    replay("schemes", provmark::fuzzing::schemes);
+}
+
+#[test]
 fn audit_jsonl_corpus() {
     replay("audit_jsonl", provmark_text::fuzzing::audit_jsonl);
 }
