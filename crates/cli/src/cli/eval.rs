@@ -278,7 +278,10 @@ fn real_schemes(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
             break;
         }
     }
-    let humans: Vec<&[u32]> = human_ids.chunks_exact(200).collect();
+    let humans: Vec<&[u32]> = human_ids
+        .chunks_exact(200)
+        .take(if a.quick { 100 } else { 500 })
+        .collect();
     let tokens = a.tokens.unwrap_or(if a.quick { 60 } else { 200 });
     let mut cfg = SchemesConfig::full(1);
     cfg.samples = prompts.len();
