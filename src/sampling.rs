@@ -130,38 +130,7 @@ impl Sampler {
         if cfg.top_k == 0 || cfg.top_k >= logits.len() {
             return self.sample_top_p(logits, max, inv_t, cfg.top_p, u, argmax);
         }
-        self.cand.clear();
-        self.cand.extend(
-            logits
-                .iter()
-                .zip(0u32..)
-                .filter(|(l, _)| **l > f32::NEG_INFINITY)
-                .map(|(&l, i)| (l, i)),
-        );
-        let by_desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if cfg.top_k < self.cand.len() {
-            self.cand.select_nth_unstable_by(cfg.top_k - 1, by_desc);
-            self.cand.truncate(cfg.top_k);
-        }
-        if cfg.top_p < 1.0 {
-            self.cand.sort_unstable_by(by_desc);
-            let z: f64 = self
-                .cand
-                .iter()
-                .map(|&(l, _)| f64::from(weight(l, max, inv_t)))
-                .sum();
-            let target = f64::from(cfg.top_p) * z;
-            let mut acc = 0.0f64;
-            let mut keep = self.cand.len();
-            for (i, &(l, _)) in self.cand.iter().enumerate() {
-                acc += f64::from(weight(l, max, inv_t));
-                if acc >= target {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            self.cand.truncate(keep);
-        }
+        select_candidates(&mut self.cand, logits, cfg.top_k, cfg.top_p, inv_t);
         self.weights.clear();
         self.weights
             .extend(self.cand.iter().map(|&(l, _)| weight(l, max, inv_t)));
@@ -210,39 +179,13 @@ impl Sampler {
         }
         self.cand
             .reserve(logits.len().saturating_sub(self.cand.len()));
-        self.cand.clear();
-        self.cand.extend(
-            logits
-                .iter()
-                .zip(0u32..)
-                .filter(|(l, _)| **l > f32::NEG_INFINITY)
-                .map(|(&l, i)| (l, i)),
+        select_candidates(
+            &mut self.cand,
+            logits,
+            if top_k { cfg.top_k } else { 0 },
+            cfg.top_p,
+            1.0,
         );
-        let by_desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if top_k && cfg.top_k < self.cand.len() {
-            self.cand.select_nth_unstable_by(cfg.top_k - 1, by_desc);
-            self.cand.truncate(cfg.top_k);
-        }
-        if cfg.top_p < 1.0 {
-            self.cand.sort_unstable_by(by_desc);
-            let max = self.cand.first().map_or(0.0, |c| c.0);
-            let z: f64 = self
-                .cand
-                .iter()
-                .map(|&(l, _)| f64::from(weight(l, max, 1.0)))
-                .sum();
-            let target = f64::from(cfg.top_p) * z;
-            let mut acc = 0.0f64;
-            let mut keep = self.cand.len();
-            for (i, &(l, _)) in self.cand.iter().enumerate() {
-                acc += f64::from(weight(l, max, 1.0));
-                if acc >= target {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            self.cand.truncate(keep);
-        }
         // Mask everything not kept: walk the kept ids in order.
         self.cand.sort_unstable_by_key(|c| c.1);
         let mut kept = self.cand.iter().map(|c| c.1 as usize).peekable();
@@ -359,6 +302,52 @@ impl Sampler {
         Ok(inverse_cdf(&self.weights, u)
             .and_then(|i| u32::try_from(i).ok())
             .unwrap_or(argmax))
+    }
+}
+
+/// Fills `cand` with the (logit, id) pairs of the finite logits and keeps the `top_k` most
+/// likely (0: all), then, when `top_p < 1`, the smallest most-likely prefix whose mass at inverse
+/// temperature `inv_t` reaches `top_p`. Ties go to the lower id. Used by [`Sampler::sample`]
+/// (raw logits) and [`Sampler::process`] (logits already divided by the temperature).
+fn select_candidates(
+    cand: &mut Vec<(f32, u32)>,
+    logits: &[f32],
+    top_k: usize,
+    top_p: f32,
+    inv_t: f32,
+) {
+    cand.clear();
+    cand.extend(
+        logits
+            .iter()
+            .zip(0u32..)
+            .filter(|(l, _)| **l > f32::NEG_INFINITY)
+            .map(|(&l, i)| (l, i)),
+    );
+    let by_desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if top_k > 0 && top_k < cand.len() {
+        cand.select_nth_unstable_by(top_k - 1, by_desc);
+        cand.truncate(top_k);
+    }
+    if top_p < 1.0 {
+        cand.sort_unstable_by(by_desc);
+        // The most likely kept token is the most likely of all.
+        let max = cand.first().map_or(0.0, |c| c.0);
+        let z: f64 = cand
+            .iter()
+            .map(|&(l, _)| f64::from(weight(l, max, inv_t)))
+            .sum();
+        let target = f64::from(top_p) * z;
+        let mut acc = 0.0f64;
+        let mut keep = cand.len();
+        for (i, &(l, _)) in cand.iter().enumerate() {
+            acc += f64::from(weight(l, max, inv_t));
+            if acc >= target {
+                keep = i + 1;
+                break;
+            }
+        }
+        cand.truncate(keep);
     }
 }
 

@@ -177,6 +177,25 @@ pub(crate) fn gumbel_argmax(seed: &Seed, logits: &[f32], first: (usize, f32)) ->
     arg as u32
 }
 
+/// The common start of a distortion-free step on PRF v2: checks the vocabulary, processes the
+/// logits (temperature, top-k, top-p) and returns the keystream of the last `h` tokens of
+/// `context` — or `None` when the step is sampled without the key (fewer than `h` tokens of
+/// context, or greedy decoding; `logits` are then untouched).
+pub(crate) fn keyed_step(
+    prf: &PrfV2,
+    h: usize,
+    context: &[u32],
+    logits: &mut [f32],
+    sampler: &mut Sampler,
+) -> Result<Option<Seed>> {
+    crate::scheme::kgw::check_logits_len(logits.len())?;
+    if context.len() < h || !sampler.process(logits)? {
+        return Ok(None);
+    }
+    let ctx = context.get(context.len() - h..).unwrap_or_default();
+    prf.seed(ctx).map(Some)
+}
+
 /// The finite maximum logit and its (lowest) index.
 pub(crate) fn finite_max(logits: &[f32]) -> Option<(usize, f32)> {
     logits
@@ -253,15 +272,10 @@ impl Scheme for Gumbel {
         sampler: &mut Sampler,
         uniform: f64,
     ) -> Result<u32> {
-        crate::scheme::kgw::check_logits_len(logits.len())?;
-        if context.len() < self.params.context() || !sampler.process(logits)? {
-            // No full context yet, or greedy decoding: ordinary sampling.
+        let Some(seed) = keyed_step(&self.prf, self.params.context(), context, logits, sampler)?
+        else {
             return sampler.sample(logits, uniform);
-        }
-        let ctx = context
-            .get(context.len() - self.params.context()..)
-            .unwrap_or_default();
-        let seed = self.prf.seed(ctx)?;
+        };
         let first = finite_max(logits).ok_or(Error::NoCandidates)?;
         Ok(gumbel_argmax(&seed, logits, first))
     }

@@ -295,20 +295,8 @@ impl Kgw {
         out: &mut [u32],
     ) -> Result<()> {
         check_batch(histories.len(), logits.len(), vocab)?;
-        if uniforms.len() != histories.len() || out.len() != histories.len() {
-            return Err(Error::InvalidInput(
-                "uniforms and out must have one entry per sequence".into(),
-            ));
-        }
-        for (((history, row), &u), o) in histories
-            .iter()
-            .zip(logits.chunks_exact_mut(vocab))
-            .zip(uniforms)
-            .zip(out.iter_mut())
-        {
-            *o = self.sample_step(history, row, sampler, u)?;
-        }
-        Ok(())
+        // The per-row loop is the trait's; `Scheme::sample` is `sample_step`.
+        super::Scheme::sample_batch(self, histories, logits, vocab, sampler, uniforms, out)
     }
 }
 

@@ -21,7 +21,7 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use super::gumbel::finite_max;
+use super::gumbel::{finite_max, keyed_step};
 use super::{ContextRule, DedupKey, GenerationRule, NullModel, Scheme, check_context};
 use crate::key::SecretKey;
 use crate::prf::{MAX_CONTEXT, PrfV2};
@@ -208,17 +208,13 @@ impl Scheme for SynthId {
         sampler: &mut Sampler,
         uniform: f64,
     ) -> Result<u32> {
-        crate::scheme::kgw::check_logits_len(logits.len())?;
         if !(0.0..1.0).contains(&uniform) {
             return Err(Error::param("uniform", "must be in [0, 1)"));
         }
-        if context.len() < self.params.context() || !sampler.process(logits)? {
+        let Some(seed) = keyed_step(&self.prf, self.params.context(), context, logits, sampler)?
+        else {
             return sampler.sample(logits, uniform);
-        }
-        let ctx = context
-            .get(context.len() - self.params.context()..)
-            .unwrap_or_default();
-        let seed = self.prf.seed(ctx)?;
+        };
         let (_, max) = finite_max(logits).ok_or(Error::NoCandidates)?;
         // Probabilities, unnormalised (the layer update only needs E_p[g], a ratio).
         for l in logits.iter_mut() {
