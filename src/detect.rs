@@ -295,6 +295,7 @@ impl Scorer<'_> {
                         DedupKey::Context => {
                             self.seen.insert(fingerprint(CONTEXT_DOMAIN, ctx, None))
                         }
+                        DedupKey::Keyed => self.seen.insert(scheme.keyed_fingerprint(ctx, tok)?),
                     };
                 if fresh {
                     let s = scheme.score(ctx, tok)?;

@@ -135,14 +135,16 @@ pub fn params(data: &[u8]) {
 /// must index the logits.
 pub fn schemes(data: &[u8]) {
     use crate::prf::PrfVersion;
-    use crate::scheme::{GumbelParams, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams};
+    use crate::scheme::{
+        GumbelParams, SchemeConfig, SelfHashParams, SynthIdParams, VllmAlgorithm, VllmParams,
+    };
     let [kind, width, t, k, p, rest @ ..] = data else {
         return;
     };
     let w = usize::from(width % 10);
-    let config = match kind % 8 {
+    let config = match kind % 9 {
         0 | 1 => KgwParams::new(0.25, 2.0, w).map(|params| SchemeConfig::Kgw {
-            prf: if kind % 8 == 0 {
+            prf: if kind % 9 == 0 {
                 PrfVersion::V1
             } else {
                 PrfVersion::V2
@@ -153,6 +155,8 @@ pub fn schemes(data: &[u8]) {
         2 => GumbelParams::new(w).map(SchemeConfig::Gumbel),
         3 => SynthIdParams::new(w, usize::from(t % 33)).map(SchemeConfig::SynthId),
         4 => VllmParams::new(VllmAlgorithm::Gumbel, w).map(SchemeConfig::Vllm),
+        8 => SelfHashParams::new((f64::from(*p) + 0.5) / 256.0, f64::from(*t) / 16.0, w)
+            .map(SchemeConfig::SelfHash),
         5 | 6 => VllmParams::new(
             VllmAlgorithm::DualKeyGumbel {
                 alpha: f64::from(*p) / 255.0,

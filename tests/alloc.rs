@@ -134,6 +134,12 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
         },
+        KeyFile {
+            secret: SecretKey::from_bytes([4; 32]),
+            scheme: SchemeConfig::SelfHash(Default::default()),
+            tokenizer: Default::default(),
+            account: None,
+        },
         vllm(VllmAlgorithm::Gumbel),
         vllm(VllmAlgorithm::DualKeyGumbel { alpha: 0.3 }),
         vllm(VllmAlgorithm::RedGreen {

@@ -17,7 +17,7 @@
 //! may read the file.
 
 use super::{KeyId, SecretKey};
-use crate::scheme::{Gumbel, Kgw, Scheme, SchemeConfig, SynthId, Vllm, VllmParams};
+use crate::scheme::{Gumbel, Kgw, Scheme, SchemeConfig, SelfHash, SynthId, Vllm, VllmParams};
 pub use crate::text::TokenizerSpec;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,7 @@ impl KeyFile {
             SchemeConfig::Vllm(params) => Arc::new(Vllm::new(vllm_key(&self.secret), *params)),
             SchemeConfig::Gumbel(params) => Arc::new(Gumbel::new(&self.secret, *params)),
             SchemeConfig::SynthId(params) => Arc::new(SynthId::new(&self.secret, *params)),
+            SchemeConfig::SelfHash(params) => Arc::new(SelfHash::new(&self.secret, *params)),
         }
     }
 

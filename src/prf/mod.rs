@@ -384,6 +384,15 @@ impl PrfV2 {
         PrfV2 { key: *sub.bytes() }
     }
 
+    /// The keystream of the empty context (h = 0): `seed(&[])`, which cannot fail.
+    pub fn seed_empty(&self) -> Seed {
+        Seed {
+            key: self.key,
+            nonce: [0; 12],
+            base: 0,
+        }
+    }
+
     /// The keystream of a context (the `h` tokens preceding the scored position, oldest first).
     ///
     /// # Errors
@@ -542,6 +551,14 @@ mod tests {
     }
 
     /// Keystream reads that cross position 2^21 wrap to position 0.
+    #[test]
+    fn seed_empty_is_the_empty_context() {
+        let prf = PrfV2::new(&SecretKey::from_bytes([4; 32]), "selfhash");
+        let (a, b) = (prf.seed_empty(), prf.seed(&[]).unwrap());
+        assert_eq!(a.as_bytes(), b.as_bytes());
+        assert_eq!(a.nonce_and_base(), b.nonce_and_base());
+    }
+
     #[test]
     fn wrapped_reads_match_single_bytes() {
         let seed = PrfV1::new(&SecretKey::from_bytes([9; 32]))

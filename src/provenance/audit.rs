@@ -222,11 +222,10 @@ impl Audit {
                 )));
             }
         }
-        if let Some(i) = self
-            .groups
-            .iter()
-            .position(|g| g.h == h && g.pad == rule.pad && g.dedup == dedup)
-        {
+        // A keyed dedup set belongs to one key: never shared.
+        if let Some(i) = self.groups.iter().position(|g| {
+            g.h == h && g.pad == rule.pad && g.dedup == dedup && dedup != DedupKey::Keyed
+        }) {
             return Ok(i);
         }
         self.groups.push(Group {
@@ -460,6 +459,11 @@ impl Audit {
                 let key = match g.dedup {
                     DedupKey::Tuple => fingerprint(TUPLE_DOMAIN, ctx, Some(tok)),
                     DedupKey::Context => fingerprint(CONTEXT_DOMAIN, ctx, None),
+                    // A keyed group holds exactly one key (see `group`).
+                    DedupKey::Keyed => match g.singles.first() {
+                        Some(s) => s.scheme.keyed_fingerprint(ctx, tok)?,
+                        None => continue,
+                    },
                 };
                 if g.seen.insert(key) {
                     fresh.push((t, tok));

@@ -322,6 +322,11 @@ impl super::Scheme for Kgw {
         }
     }
 
+    fn bias_logits(&self, context: &[u32], logits: &mut [f32]) -> Result<bool> {
+        self.bias(context, logits)?;
+        Ok(true)
+    }
+
     fn score(&self, context: &[u32], token: u32) -> Result<f64> {
         super::check_context(context, self.params.context())?;
         let seed = self.prf_seed(context)?;

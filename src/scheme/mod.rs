@@ -4,6 +4,9 @@
 //!
 //! * [`kgw`]: the green-list watermark of Kirchenbauer et al. (2023), with h = 0 giving the
 //!   Unigram watermark.
+//! * [`gumbel`]: Gumbel-max sampling (Aaronson 2022), distortion-free.
+//! * [`synthid`]: the SynthID-Text tournament (Dathathri et al. 2024), distortion-free.
+//! * [`selfhash`]: the self-seeded min-hash green list (Kirchenbauer et al. 2024).
 //! * [`vllm`]: the watermarks vLLM embeds natively (Gumbel-max, dual-key Gumbel, red-green),
 //!   reproduced bit for bit on vLLM's `philox4x32-10-v1` PRF.
 //!
@@ -16,6 +19,7 @@
 
 pub mod gumbel;
 pub mod kgw;
+pub mod selfhash;
 pub mod synthid;
 pub mod vllm;
 
@@ -26,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use gumbel::{Gumbel, GumbelParams};
 pub use kgw::{Kgw, KgwParams, StreamState};
+pub use selfhash::{SelfHash, SelfHashParams};
 pub use synthid::{SynthId, SynthIdParams};
 pub use vllm::{Vllm, VllmAlgorithm, VllmParams};
 
@@ -61,6 +66,10 @@ pub enum DedupKey {
     Tuple,
     /// The context alone (vLLM's detector: the first token after each distinct context counts).
     Context,
+    /// The scheme's own keyed input, [`Scheme::keyed_fingerprint`] (SelfHash: the anchor and
+    /// the token). Such a set of positions is specific to one key, so audits never share it
+    /// between keys.
+    Keyed,
 }
 
 /// The null distribution of one position's score, and so of the sum over `n` distinct
@@ -223,6 +232,20 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// The null distribution of the scores.
     fn null(&self) -> NullModel;
 
+    /// The fingerprint of what a position's keyed value depends on, for [`DedupKey::Keyed`]
+    /// schemes: two positions with the same fingerprint are one draw. By default the
+    /// (context, token) tuple, as [`DedupKey::Tuple`] compares.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a context of the wrong length.
+    fn keyed_fingerprint(&self, context: &[u32], token: u32) -> Result<u64> {
+        Ok(crate::fingerprint::fingerprint(
+            crate::fingerprint::TUPLE_DOMAIN,
+            context,
+            Some(token),
+        ))
+    }
+
     /// How generation forms contexts; by default as detection does, prompt included, every
     /// step watermarked.
     fn generation_rule(&self) -> GenerationRule {
@@ -239,6 +262,20 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`Error::InvalidParameter`] for a context of the wrong length.
     fn score(&self, context: &[u32], token: u32) -> Result<f64>;
+
+    /// The logit-bias form of the scheme, for engines that sample themselves: schemes that
+    /// watermark by raising green logits (KGW, SelfHash) add their bias to one step's raw
+    /// logits (before temperature) after `context` (the sequence so far; only its last
+    /// [`ContextRule::width`] tokens are read, and with fewer nothing changes) and return
+    /// `true`. Schemes that choose the token themselves return `false` and leave the logits
+    /// untouched: use [`Scheme::sample`].
+    ///
+    /// # Errors
+    /// [`Error::LogitsShape`] for a vocabulary beyond the PRF's range.
+    fn bias_logits(&self, context: &[u32], logits: &mut [f32]) -> Result<bool> {
+        let _ = (context, logits);
+        Ok(false)
+    }
 
     /// One watermarked sampling step. `context` is the last [`ContextRule::width`] tokens
     /// (padded as the rule says; without padding it may be shorter at the start, and then the
@@ -321,6 +358,9 @@ pub enum SchemeConfig {
     /// SynthID-Text tournament, on PRF v2.
     #[serde(rename = "synthid")]
     SynthId(SynthIdParams),
+    /// SelfHash (self-seeded min-hash green lists), on PRF v2.
+    #[serde(rename = "selfhash")]
+    SelfHash(SelfHashParams),
     /// A watermark as vLLM embeds it; the key file's secret holds vLLM's 64-bit key.
     #[serde(rename = "vllm")]
     Vllm(VllmParams),
@@ -340,12 +380,19 @@ impl SchemeConfig {
         }
     }
 
+    /// Whether the scheme watermarks by a logit bias an engine can apply before its own
+    /// sampling ([`Scheme::bias_logits`] returns `true`): KGW and SelfHash.
+    pub fn is_logit_bias(&self) -> bool {
+        matches!(self, SchemeConfig::Kgw { .. } | SchemeConfig::SelfHash(_))
+    }
+
     /// The scheme's short name, as reported by the detector (`"kgw"`, `"vllm-gumbel"`).
     pub fn name(&self) -> &'static str {
         match self {
             SchemeConfig::Kgw { .. } => "kgw",
             SchemeConfig::Gumbel(_) => "gumbel",
             SchemeConfig::SynthId(_) => "synthid",
+            SchemeConfig::SelfHash(_) => "selfhash",
             SchemeConfig::Vllm(p) => p.algorithm.name(),
         }
     }

@@ -76,30 +76,35 @@ def keystream_word(k, context, token):
     return struct.unpack("<I", blk[pos % 64:pos % 64 + 4])[0]
 
 
-secrets = [bytes(32), bytes(range(32)), hashlib.sha256(b"provmark golden key").digest()]
-contexts = [[], [0], [464], [464, 3290], [1, 2, 3], [1, 2, 3, 4], [9, 8, 7, 6, 5],
-            [4294967295, 0, 200018, 7, 7, 7, 7, 7]]
-probe_tokens = [0, 1, 15, 16, 63, 64, 65, 1000, 128255, 200018, 2097151]
-cases = []
-for s in secrets:
-    for scheme in ["kgw", "gumbel"]:
-        k = subkey(s, scheme)
-        for c in contexts:
-            nonce = context_nonce(k, c)
-            first = chacha8(k, len(c) << 24, nonce)
-            cases.append({
-                "secret": s.hex(),
-                "key_id": key_id(s),
-                "scheme": scheme,
-                "subkey": k.hex(),
-                "context": c,
-                "nonce_words": nonce,
-                "first_block": len(c) << 24,
-                "first_bytes": first.hex(),
-                "green_bits_gamma_0_25": "".join("1" if b < 64 else "0" for b in first),
-                "probe_bytes": {str(t): keystream_byte(k, c, t) for t in probe_tokens},
-                "probe_words": {str(t): keystream_word(k, c, t) for t in probe_tokens
-                                if t < (1 << 21)},
-            })
-print(json.dumps({"source": "tests/data/gen_prf_v2_vectors.py (independent Python implementation)",
-                  "version": "v2", "cases": cases}, indent=1))
+def main():
+    secrets = [bytes(32), bytes(range(32)), hashlib.sha256(b"provmark golden key").digest()]
+    contexts = [[], [0], [464], [464, 3290], [1, 2, 3], [1, 2, 3, 4], [9, 8, 7, 6, 5],
+                [4294967295, 0, 200018, 7, 7, 7, 7, 7]]
+    probe_tokens = [0, 1, 15, 16, 63, 64, 65, 1000, 128255, 200018, 2097151]
+    cases = []
+    for s in secrets:
+        for scheme in ["kgw", "gumbel"]:
+            k = subkey(s, scheme)
+            for c in contexts:
+                nonce = context_nonce(k, c)
+                first = chacha8(k, len(c) << 24, nonce)
+                cases.append({
+                    "secret": s.hex(),
+                    "key_id": key_id(s),
+                    "scheme": scheme,
+                    "subkey": k.hex(),
+                    "context": c,
+                    "nonce_words": nonce,
+                    "first_block": len(c) << 24,
+                    "first_bytes": first.hex(),
+                    "green_bits_gamma_0_25": "".join("1" if b < 64 else "0" for b in first),
+                    "probe_bytes": {str(t): keystream_byte(k, c, t) for t in probe_tokens},
+                    "probe_words": {str(t): keystream_word(k, c, t) for t in probe_tokens
+                                    if t < (1 << 21)},
+                })
+    print(json.dumps({"source": "tests/data/gen_prf_v2_vectors.py (independent Python implementation)",
+                      "version": "v2", "cases": cases}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

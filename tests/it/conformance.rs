@@ -15,8 +15,8 @@ use provmark::lm::{generate, synthetic::SyntheticLm};
 use provmark::prf::PrfVersion;
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{
-    GumbelParams, KgwParams, NullModel, Scheme, SchemeConfig, SynthIdParams, VllmAlgorithm,
-    VllmParams,
+    GumbelParams, KgwParams, NullModel, Scheme, SchemeConfig, SelfHashParams, SynthIdParams,
+    VllmAlgorithm, VllmParams,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -58,6 +58,7 @@ fn schemes(seed: u64) -> Vec<KeyFile> {
         ),
         with(SchemeConfig::Gumbel(GumbelParams::default()), &mut rng),
         with(SchemeConfig::SynthId(SynthIdParams::default()), &mut rng),
+        with(SchemeConfig::SelfHash(SelfHashParams::default()), &mut rng),
         vllm(VllmAlgorithm::Gumbel, 4, &mut rng),
         vllm(VllmAlgorithm::Gumbel, 1, &mut rng),
         vllm(VllmAlgorithm::DualKeyGumbel { alpha: 0.5 }, 4, &mut rng),
@@ -143,9 +144,9 @@ fn gen_with(scheme: &dyn Scheme, lm: &SyntheticLm, seed: u64, n: usize) -> Vec<u
 /// 400 tokens from a synthetic model over 2 000 of the 4 000 ids (Zipf-shaped) at temperature 1:
 /// every scheme's own key detects at α = 1e-6 in each of 10 seeds, another key of the same
 /// scheme does not. Observed weakest log10 p per scheme: KGW h = 2: −29.9; KGW h = 0, γ ½
-/// (dedup keeps each distinct token once): −11.7; red-green: −31.2; the Gumbel schemes:
+/// (dedup keeps each distinct token once): −11.7; SelfHash: −24.1; red-green: −30.2; the Gumbel schemes:
 /// −170 to −263. A null p-value is uniform or super-uniform, so each "not detected" check
-/// fails with probability ≤ 1e-6 (≤ 7e-5 over the 70).
+/// fails with probability ≤ 1e-6 (≤ 1.1e-4 over the 110).
 #[test]
 fn sampler_and_detector_agree_for_every_scheme() {
     let lm = SyntheticLm::new(VOCAB, (1000..3000).collect()).unwrap();

@@ -196,3 +196,45 @@ fn gamma_rounds_half_away_from_zero() {
         assert_eq!(p.threshold(), want, "{half}/256");
     }
 }
+
+/// SelfHash against its independent Python implementation (tests/data/gen_selfhash_vectors.py):
+/// the vocabulary-wide bias (300 tokens after each context), and detection with (anchor, token)
+/// dedup on a repetitive text.
+#[test]
+fn selfhash_matches_golden_vectors() {
+    use provmark::detect::{Detector, DetectorConfig};
+    use provmark::key::KeyFile;
+    use provmark::scheme::{Scheme, SchemeConfig, SelfHash, SelfHashParams};
+    let v: Value = serde_json::from_str(&crate::data("selfhash.json")).unwrap();
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        let params = SelfHashParams::new(
+            case["gamma"].as_f64().unwrap(),
+            2.0,
+            case["context_width"].as_u64().unwrap() as usize,
+        )
+        .unwrap();
+        let s = SelfHash::new(&secret(case, "secret"), params);
+        let context = ids(case, "context");
+        let mut logits = vec![0.0f32; 300];
+        assert!(s.bias_logits(&context, &mut logits).unwrap());
+        let bits: String = logits
+            .iter()
+            .map(|&l| if l > 0.0 { '1' } else { '0' })
+            .collect();
+        assert_eq!(bits, case["green_bits"].as_str().unwrap(), "{context:?}");
+        let key = KeyFile {
+            secret: secret(case, "secret"),
+            scheme: SchemeConfig::SelfHash(params),
+            tokenizer: Default::default(),
+            account: None,
+        };
+        let d = Detector::new(&key, 300, DetectorConfig::default())
+            .unwrap()
+            .detect(&ids(case, "text"))
+            .unwrap();
+        assert_eq!(d.scored as u64, case["scored"].as_u64().unwrap());
+        assert_eq!(d.green as u64, case["green"].as_u64().unwrap());
+    }
+}

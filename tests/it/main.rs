@@ -5,6 +5,7 @@ mod detection;
 mod golden;
 mod properties;
 mod provenance;
+mod selfhash;
 mod tails;
 mod vllm;
 

@@ -9,7 +9,8 @@ use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey as CoreMaster};
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{
-    GumbelParams, Kgw, KgwParams, Scheme, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams,
+    GumbelParams, KgwParams, Scheme, SchemeConfig, SelfHashParams, SynthIdParams, VllmAlgorithm,
+    VllmParams,
 };
 use provmark::text::Tokenizer;
 use pyo3::exceptions::{PyTypeError, PyUserWarning};
@@ -51,8 +52,8 @@ fn load_tokenizer(py: Python<'_>, spec: &TokenizerSpec) -> PyResult<Box<dyn Toke
 #[pyclass(module = "provmark", frozen)]
 pub struct Key {
     pub(crate) file: KeyFile,
-    /// The KGW view of the key, for `bias` (None for other schemes).
-    kgw: Option<Kgw>,
+    /// Whether the scheme watermarks by a logit bias (kgw, selfhash), so `bias` applies.
+    biases: bool,
     /// The keyed scheme, whatever it is.
     scheme: Arc<dyn Scheme>,
     key_id: String,
@@ -66,7 +67,7 @@ impl Key {
             let _ = cell.set(t);
         }
         Ok(Key {
-            kgw: file.kgw().ok(),
+            biases: file.scheme.is_logit_bias(),
             scheme: file.scheme(),
             key_id: file.key_id().to_string(),
             file,
@@ -97,17 +98,19 @@ impl Key {
         self.file.scheme.name()
     }
 
-    /// The KGW scheme, or `InvalidParameterError` for keys of other schemes.
-    fn kgw(&self) -> PyResult<&Kgw> {
-        self.kgw.as_ref().ok_or_else(|| {
-            crate::errors::raise(
+    /// The scheme when it watermarks by a logit bias, or `InvalidParameterError`.
+    fn biasing(&self) -> PyResult<&dyn Scheme> {
+        if self.biases {
+            Ok(self.scheme.as_ref())
+        } else {
+            Err(crate::errors::raise(
                 "InvalidParameterError",
                 format!(
                     "a {} key chooses the token itself: use Key.sample, not a logit bias",
                     self.scheme_name()
                 ),
-            )
-        })
+            ))
+        }
     }
 
     /// The scheme's context of the next step from the sequence so far: its last `width` ids,
@@ -133,7 +136,8 @@ impl Key {
     ///
     /// `scheme` is `"kgw"` (green lists; `gamma`, `delta`, `context`, and `prf` `"v2"` or
     /// `"v1"`), `"gumbel"` (Gumbel-max; `context`, default 2) or `"synthid"` (tournament;
-    /// `context`, default 4 with `None`, and `depth`).
+    /// `context`, default 4 with `None`, and `depth`) or `"selfhash"` (min-hash green lists;
+    /// `gamma`, `delta`, `context`, default 3).
     #[staticmethod]
     #[pyo3(signature = (*, scheme = "kgw", gamma = 0.25, delta = 2.0, context = None, prf = "v2", depth = 30, tokenizer = "o200k_base"))]
     #[allow(clippy::too_many_arguments)]
@@ -165,9 +169,12 @@ impl Key {
             "synthid" => {
                 SchemeConfig::SynthId(SynthIdParams::new(context.unwrap_or(4), depth).py()?)
             }
+            "selfhash" => SchemeConfig::SelfHash(
+                SelfHashParams::new(gamma, delta, context.unwrap_or(3)).py()?,
+            ),
             other => {
                 return Err(invalid(format!(
-                    "scheme must be \"kgw\", \"gumbel\" or \"synthid\", not {other:?} (vLLM keys: Key.from_vllm)"
+                    "scheme must be \"kgw\", \"gumbel\", \"synthid\" or \"selfhash\", not {other:?} (vLLM keys: Key.from_vllm)"
                 )));
             }
         };
@@ -254,6 +261,7 @@ impl Key {
     fn gamma(&self) -> Option<f64> {
         match &self.file.scheme {
             SchemeConfig::Kgw { params, .. } => Some(params.gamma()),
+            SchemeConfig::SelfHash(params) => Some(params.gamma()),
             SchemeConfig::Vllm(p) => match p.algorithm {
                 VllmAlgorithm::RedGreen { gamma, .. } => Some(gamma),
                 _ => None,
@@ -267,6 +275,7 @@ impl Key {
     fn delta(&self) -> Option<f32> {
         match &self.file.scheme {
             SchemeConfig::Kgw { params, .. } => Some(params.delta()),
+            SchemeConfig::SelfHash(params) => Some(params.delta()),
             SchemeConfig::Vllm(p) => match p.algorithm {
                 VllmAlgorithm::RedGreen { delta, .. } => Some(delta),
                 _ => None,
@@ -363,11 +372,11 @@ impl Key {
         logits: &Bound<'_, PyAny>,
         check_finite: bool,
     ) -> PyResult<()> {
-        let kgw = self.kgw()?;
-        let tail = ids::tail(context, kgw.params().context(), "context")?;
+        let scheme = self.biasing()?;
+        let tail = ids::tail(context, scheme.context_rule().width, "context")?;
         let mut buf = match ids::Row::get(logits)? {
             ids::Row::Strided(mut strided) => {
-                return bias_strided(kgw, tail.as_slice(), &mut strided, check_finite);
+                return bias_strided(scheme, tail.as_slice(), &mut strided, check_finite);
             }
             ids::Row::Contiguous(buf) => buf,
         };
@@ -379,7 +388,7 @@ impl Key {
                     return Err(provmark::Error::NonFiniteLogit { index });
                 }
             }
-            kgw.bias(tail.as_slice(), row)
+            scheme.bias_logits(tail.as_slice(), row).map(drop)
         })
         .py()
     }
@@ -412,8 +421,8 @@ impl Key {
         }
         // SAFETY: as in `bias`; Python code runs only to read `contexts`, never touching it.
         let all = unsafe { buf.as_mut_slice() };
-        let kgw = self.kgw()?;
-        let h = kgw.params().context();
+        let scheme = self.biasing()?;
+        let h = scheme.context_rule().width;
         if let Some(i) = ids::first_non_finite(all) {
             return Err(crate::errors::to_py(provmark::Error::NonFiniteLogit {
                 index: i,
@@ -427,16 +436,19 @@ impl Key {
         })?;
         py.detach(|| {
             for (tail, row) in tails.iter().zip(all.chunks_exact_mut(vocab.max(1))) {
-                kgw.bias(tail.as_slice(), row)?;
+                scheme.bias_logits(tail.as_slice(), row)?;
             }
             Ok(())
         })
         .py()
     }
 
-    /// Whether `token` is green after `context`; `None` when fewer than h tokens precede it.
+    /// Whether `token` is green after `context` (green-list schemes: kgw, selfhash); `None`
+    /// when fewer than h tokens precede it.
     fn is_green(&self, context: &Bound<'_, PyAny>, token: i64) -> PyResult<Option<bool>> {
-        let tail = ids::tail(context, self.kgw()?.params().context(), "context")?;
+        let scheme = self.biasing()?;
+        let width = scheme.context_rule().width;
+        let tail = ids::tail(context, width, "context")?;
         let token = u32::try_from(token)
             .ok()
             .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
@@ -446,7 +458,10 @@ impl Key {
                     format!("token id {token} is outside 0 .. 2^21"),
                 )
             })?;
-        self.kgw()?.is_green(tail.as_slice(), token).py()
+        if tail.as_slice().len() < width {
+            return Ok(None);
+        }
+        Ok(Some(scheme.score(tail.as_slice(), token).py()? > 0.5))
     }
 
     /// For `benches/overhead.py` only: the mean seconds of `iters` calls of the core's bias on
@@ -458,13 +473,14 @@ impl Key {
         logits: &Bound<'_, PyAny>,
         iters: u32,
     ) -> PyResult<f64> {
-        let tail = ids::tail(context, self.kgw()?.params().context(), "context")?;
+        let scheme = self.biasing()?;
+        let tail = ids::tail(context, scheme.context_rule().width, "context")?;
         let mut buf = Logits::get(logits, 1)?;
         // SAFETY: as in `bias`.
         let row = unsafe { buf.as_mut_slice() };
         let start = std::time::Instant::now();
         for _ in 0..iters.max(1) {
-            self.kgw()?.bias(tail.as_slice(), row).py()?;
+            scheme.bias_logits(tail.as_slice(), row).py()?;
         }
         Ok(start.elapsed().as_secs_f64() / f64::from(iters.max(1)))
     }
@@ -515,7 +531,7 @@ thread_local! {
 /// Strided logits: after a NaN/+inf check, the bias is computed into a -0.0 scratch row, then
 /// added element by element, which is bit for bit the in-place bias.
 fn bias_strided(
-    kgw: &Kgw,
+    scheme: &dyn Scheme,
     context: &[u32],
     logits: &mut ids::StridedLogits,
     check_finite: bool,
@@ -529,7 +545,7 @@ fn bias_strided(
         }
         adds.clear();
         adds.resize(logits.len(), -0.0);
-        kgw.bias(context, &mut adds).py()?;
+        scheme.bias_logits(context, &mut adds).py()?;
         logits.add(&adds);
         Ok(())
     })

@@ -6,7 +6,7 @@ use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
 use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey};
 use provmark::scheme::{
-    GumbelParams, KgwParams, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams,
+    GumbelParams, KgwParams, SchemeConfig, SelfHashParams, SynthIdParams, VllmAlgorithm, VllmParams,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +19,8 @@ pub struct KeygenArgs {
     /// The watermarking scheme. `kgw`: the green-list watermark (robust to edits, biases the
     /// distribution). `gumbel`: Gumbel-max (distortion-free, strongest per token, deterministic
     /// for a context). `synthid`: the SynthID-Text tournament (distortion-free, sampled).
+    /// `selfhash`: green lists seeded by a keyed min-hash of the context and the candidate
+    /// (biases like kgw; survives edits that miss the anchor, harder to learn).
     /// `vllm-*`: a watermark
     /// as vLLM's native watermarking embeds it (to detect what a vLLM server embedded, give
     /// its key with --vllm-key).
@@ -34,11 +36,11 @@ pub struct KeygenArgs {
     /// only.
     #[arg(long)]
     vllm_key: Option<u64>,
-    /// Fraction of the vocabulary in each green list (kgw: rounded to a multiple of 1/256;
+    /// Fraction of the vocabulary in each green list (kgw, selfhash: rounded to a multiple of 1/256;
     /// vllm-red-green: compared in f32).
     #[arg(long, default_value_t = 0.25)]
     gamma: f64,
-    /// Logit bias added to green tokens (kgw, vllm-red-green).
+    /// Logit bias added to green tokens (kgw, selfhash, vllm-red-green).
     #[arg(long, default_value_t = 2.0)]
     delta: f64,
     /// Probability of routing a step to key B, and its weight in the score
@@ -46,7 +48,8 @@ pub struct KeygenArgs {
     #[arg(long, default_value_t = 0.1)]
     alpha: f64,
     /// Context width: how many preceding tokens seed the keyed choice (kgw: 0..=8, default 2;
-    /// gumbel: 1..=8, default 2; synthid: 1..=8, default 4; vllm-*: 1..=64, default 4).
+    /// gumbel: 1..=8, default 2; synthid: 1..=8, default 4; selfhash: 1..=8, default 3;
+    /// vllm-*: 1..=64, default 4).
     #[arg(long)]
     context: Option<usize>,
     /// Tournament layers of synthid (1..=32).
@@ -75,6 +78,7 @@ enum SchemeArg {
     Kgw,
     Gumbel,
     Synthid,
+    Selfhash,
     VllmGumbel,
     VllmDualKeyGumbel,
     VllmRedGreen,
@@ -89,7 +93,7 @@ enum Mode {
 pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
     match a.scheme {
         SchemeArg::Kgw => {}
-        SchemeArg::Gumbel | SchemeArg::Synthid => return keygen_distortion_free(a),
+        SchemeArg::Gumbel | SchemeArg::Synthid | SchemeArg::Selfhash => return keygen_v2_only(a),
         _ => return keygen_vllm(a),
     }
     if a.vllm_key.is_some() {
@@ -145,18 +149,25 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn keygen_distortion_free(a: KeygenArgs) -> CliResult<ExitCode> {
-    if a.master || a.vllm_key.is_some() {
+/// Keys of the schemes defined on PRF v2 only (gumbel, synthid, selfhash).
+fn keygen_v2_only(a: KeygenArgs) -> CliResult<ExitCode> {
+    if a.master || a.vllm_key.is_some() || a.prf == PrfArg::V1 {
         return Err(provmark::Error::param(
             "scheme",
-            "--master and --vllm-key do not apply to gumbel and synthid keys",
+            "--master, --vllm-key and --prf v1 do not apply to gumbel, synthid and selfhash keys",
         )
         .into());
     }
-    let scheme = if a.scheme == SchemeArg::Gumbel {
-        SchemeConfig::Gumbel(GumbelParams::new(a.context.unwrap_or(2))?)
-    } else {
-        SchemeConfig::SynthId(SynthIdParams::new(a.context.unwrap_or(4), a.depth)?)
+    let scheme = match a.scheme {
+        SchemeArg::Gumbel => SchemeConfig::Gumbel(GumbelParams::new(a.context.unwrap_or(2))?),
+        SchemeArg::Synthid => {
+            SchemeConfig::SynthId(SynthIdParams::new(a.context.unwrap_or(4), a.depth)?)
+        }
+        _ => SchemeConfig::SelfHash(SelfHashParams::new(
+            a.gamma,
+            a.delta,
+            a.context.unwrap_or(3),
+        )?),
     };
     let tokenizer = TokenizerSpec::parse(&a.tokenizer);
     provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;

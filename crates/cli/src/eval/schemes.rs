@@ -15,7 +15,7 @@ use provmark::lm::{LanguageModel, generate};
 use provmark::prf::PrfVersion;
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{
-    GumbelParams, KgwParams, SchemeConfig, SynthIdParams, VllmAlgorithm, VllmParams,
+    GumbelParams, KgwParams, SchemeConfig, SelfHashParams, SynthIdParams, VllmAlgorithm, VllmParams,
 };
 use provmark::{Error, Result};
 use rand::RngExt;
@@ -121,6 +121,7 @@ pub fn default_schemes() -> Vec<SchemeConfig> {
         }),
         Ok(SchemeConfig::Gumbel(GumbelParams::default())),
         Ok(SchemeConfig::SynthId(SynthIdParams::default())),
+        Ok(SchemeConfig::SelfHash(SelfHashParams::default())),
         vllm(VllmAlgorithm::Gumbel),
         vllm(VllmAlgorithm::RedGreen {
             gamma: 0.25,
