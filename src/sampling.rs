@@ -70,6 +70,20 @@ pub struct Sampler {
     words: Vec<u32>,
 }
 
+impl Default for Sampler {
+    /// A sampler with [`SamplingConfig::default`] (temperature 1, no truncation).
+    fn default() -> Self {
+        Sampler {
+            config: SamplingConfig::default(),
+            cand: Vec::new(),
+            words: Vec::new(),
+            weights: Vec::new(),
+            buckets: Vec::new(),
+            mass: Vec::new(),
+        }
+    }
+}
+
 impl Sampler {
     /// A sampler with the given settings.
     ///

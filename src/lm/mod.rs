@@ -99,8 +99,9 @@ pub fn generate(
 }
 
 /// The context of each generation step under a scheme's [`GenerationRule`], and whether the
-/// step is watermarked. Allocates once, for `n` steps.
-#[derive(Debug)]
+/// step is watermarked. Allocates once, for `n` steps (beyond `n`, the record of earlier
+/// contexts grows geometrically, so allocation stays amortised).
+#[derive(Clone, Debug)]
 pub struct GenerationContexts {
     rule: GenerationRule,
     /// Prompt tail (if the rule includes the prompt) or padding, then generated tokens.

@@ -5,8 +5,9 @@
  *                  [--temperature T] [--top-p P] [--seed S] [--no-watermark] [--ignore-eos]
  *
  * Prints the answer's text on stdout and, on stderr, provmark's detection of the generated
- * token ids. The sampler chain is llama.cpp's own: provmark first, then temperature, top-p
- * and the seeded draw. Build (see scripts/llama-cpp.sh, which does this in CI):
+ * token ids. The sampler chain is llama.cpp's own: for a logit-bias key (kgw, selfhash)
+ * provmark first, then temperature, top-p and the seeded draw; for a key that chooses the token
+ * (gumbel, synthid, vllm-*) temperature, top-p, then provmark's keyed draw in place of dist. Build (see scripts/llama-cpp.sh, which does this in CI):
  *
  *   cc -std=c11 -O2 -Ibindings/c/include -Ibindings/c/llama -I$LLAMA/include -I$LLAMA/ggml/include \
  *      bindings/c/examples/llama_generate.c bindings/c/llama/provmark_llama.c \
@@ -130,26 +131,35 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* The sampler chain. provmark goes first: it biases raw logits, before temperature. */
+    /* The sampler chain: a logit-bias provmark sampler first (it biases raw logits, before
+     * temperature), or provmark's keyed draw last, in place of dist. */
     struct llama_sampler *chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+    const bool biases = provmark_key_is_logit_bias(key) == 1;
+    struct llama_sampler *pm = NULL;
     if (o.watermark) {
-        struct llama_sampler *pm = provmark_llama_sampler_init(key);
+        pm = biases ? provmark_llama_sampler_init(key)
+                    : provmark_llama_sampler_init_dist(key, o.seed);
         if (!pm) {
             fprintf(stderr, "provmark: %s\n", provmark_last_error());
             return 1;
         }
-        llama_sampler_chain_add(chain, pm);
+        if (biases) llama_sampler_chain_add(chain, pm);
     }
     if (o.ignore_eos) {
         llama_logit_bias ban = {llama_vocab_eos(vocab), -INFINITY};
         llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, 1, &ban));
     }
     if (o.temperature == 0.0f) {
+        /* Greedy decoding is never watermarked by a keyed draw (as in provmark and vLLM). */
+        if (pm && !biases) {
+            llama_sampler_free(pm);
+            pm = NULL;
+        }
         llama_sampler_chain_add(chain, llama_sampler_init_greedy());
     } else {
         llama_sampler_chain_add(chain, llama_sampler_init_temp(o.temperature));
         llama_sampler_chain_add(chain, llama_sampler_init_top_p(o.top_p, 1));
-        llama_sampler_chain_add(chain, llama_sampler_init_dist(o.seed));
+        llama_sampler_chain_add(chain, pm && !biases ? pm : llama_sampler_init_dist(o.seed));
     }
 
     uint32_t *out = malloc((size_t) o.tokens * sizeof *out);
@@ -176,7 +186,7 @@ int main(int argc, char **argv) {
     fputc('\n', stdout);
 
     if (o.watermark) {
-        uint64_t failures = provmark_llama_sampler_failures(llama_sampler_chain_get(chain, 0));
+        uint64_t failures = provmark_llama_sampler_failures(pm);
         if (failures) fprintf(stderr, "provmark: %llu steps unbiased\n", (unsigned long long) failures);
     }
     provmark_detection d;

@@ -108,9 +108,20 @@ void provmark_key_free(struct provmark_key *key);
 // `key` must be `NULL` or a live key.
 const char *provmark_key_id(const struct provmark_key *key);
 
-// Adds the watermark bias to the full-vocabulary `logits` of the next step, in place.
-// `context` holds the tokens before the step (only the last `h` are used; with fewer,
-// nothing changes). `logits[i]` is the logit of token `i`; `vocab` is its length.
+// 1 when the key's scheme watermarks by a logit bias (kgw, selfhash: use [`provmark_bias`] or
+// [`provmark_sampler_apply`] before the engine's own sampling), 0 when it chooses the token
+// itself (gumbel, synthid, vllm-*: use [`provmark_sample`] or [`provmark_sampler_select`]),
+// `PROVMARK_ERR_NULL` for a `NULL` key.
+//
+// # Safety
+// `key` must be `NULL` or live.
+int provmark_key_is_logit_bias(const struct provmark_key *key);
+
+// Adds the watermark bias to the full-vocabulary `logits` of the next step, in place, for
+// keys that watermark by a logit bias (kgw, selfhash; other keys choose the token: see
+// [`provmark_sample`]). `context` holds the tokens before the step (only the last `h` are
+// used; with fewer, nothing changes). `logits[i]` is the logit of token `i`; `vocab` is its
+// length.
 //
 // # Safety
 // `key` must be live; `context` must point to `context_len` ids and `logits` to `vocab` floats
@@ -120,6 +131,29 @@ int provmark_bias(const struct provmark_key *key,
                   size_t context_len,
                   float *logits,
                   size_t vocab);
+
+// One watermarked sampling step for every scheme: chooses the next token from the
+// full-vocabulary `logits` (raw; modified in place) with `temperature` (0 is greedy and
+// unwatermarked), `top_k` (0: off) and `top_p` (1: off), using the uniform draw `uniform` in
+// [0, 1), and writes it to `token`. `context` is the sequence before the step (for vllm-*
+// keys, the generated tokens only; they are left-padded as vLLM does); only its last `h`
+// tokens are read. Logit-bias schemes bias, then sample; the others choose with the key.
+// Stateless: a caller that needs gumbel's "no watermark at a repeated context" rule uses a
+// [`provmark_sampler_new`] sampler and [`provmark_sampler_select`].
+//
+// # Safety
+// `key` must be live; `context` must point to `context_len` ids and `logits` to `vocab`
+// floats (either may be `NULL` with a length of 0); `token` must be writable.
+int provmark_sample(const struct provmark_key *key,
+                    const uint32_t *context,
+                    size_t context_len,
+                    float *logits,
+                    size_t vocab,
+                    float temperature,
+                    uint32_t top_k,
+                    float top_p,
+                    double uniform,
+                    uint32_t *token);
 
 // Scores `tokens` (ids below `vocab`, at most 2^21) for the key's watermark and writes the
 // result to `out`. Repeated (context, token) tuples are scored once; the p-value is the exact
@@ -168,15 +202,38 @@ int provmark_sampler_accept(struct provmark_sampler *sampler, int32_t token);
 // `sampler` must be `NULL` or live.
 int provmark_sampler_reset(struct provmark_sampler *sampler);
 
-// Adds δ to the logits of the green candidates among `data[0..n]`, in place; the array may
-// be the full vocabulary in any order or a truncated, sorted subset (its order is kept, but
-// after biasing it may no longer be sorted by logit). On error nothing is changed.
+// Adds δ to the logits of the green candidates among `data[0..n]`, in place, for logit-bias
+// keys (kgw, selfhash; other keys fail with `PROVMARK_ERR_INVALID_ARGUMENT`: use
+// [`provmark_sampler_select`]); the array may be the full vocabulary in any order or a
+// truncated, sorted subset (its order is kept, but after biasing it may no longer be sorted
+// by logit). On error nothing is changed.
 //
 // # Safety
 // `sampler` must be live and `data` must point to `n` writable candidates (or be `NULL` with 0).
 int provmark_sampler_apply(struct provmark_sampler *sampler,
                            struct provmark_token_data *data,
                            size_t n);
+
+// Chooses the next token among `data[0..n]` by their current logits (the engine's
+// temperature, top-k and top-p already applied) with the key's scheme, for every scheme, and
+// writes its index in `data` to `selected`. Steps the scheme leaves unwatermarked (an
+// incomplete context; a context that already occurred, under gumbel and the vllm-* schemes)
+// are ordinary draws from the candidates' softmax. Draws come from the sampler's own
+// generator (seeded by the operating system; see [`provmark_sampler_seed`]). The token is
+// not recorded: pass it to [`provmark_sampler_accept`] (llama.cpp does so after selecting).
+//
+// # Safety
+// `sampler` must be live, `data` must point to `n` candidates, `selected` must be writable.
+int provmark_sampler_select(struct provmark_sampler *sampler,
+                            const struct provmark_token_data *data,
+                            size_t n,
+                            size_t *selected);
+
+// Reseeds the generator of [`provmark_sampler_select`]'s draws, for reproducible runs.
+//
+// # Safety
+// `sampler` must be `NULL` or live.
+int provmark_sampler_seed(struct provmark_sampler *sampler, uint64_t seed);
 
 #ifdef __cplusplus
 }  // extern "C"

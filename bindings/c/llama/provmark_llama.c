@@ -49,6 +49,22 @@ static void pm_apply(struct llama_sampler *smpl, llama_token_data_array *cur_p) 
     cur_p->sorted = false;
 }
 
+/* Select mode: the keyed choice among the candidates, as the chain's last sampler. A failed
+ * step (which llama.cpp cannot be told of) falls back to the most likely candidate. */
+static void pm_select(struct llama_sampler *smpl, llama_token_data_array *cur_p) {
+    struct provmark_llama_ctx *ctx = smpl->ctx;
+    size_t selected = 0;
+    if (provmark_sampler_select(ctx->sampler, (const provmark_token_data *) cur_p->data,
+                                cur_p->size, &selected) != PROVMARK_OK) {
+        ctx->failures++;
+        selected = 0;
+        for (size_t i = 1; i < cur_p->size; i++) {
+            if (cur_p->data[i].logit > cur_p->data[selected].logit) selected = i;
+        }
+    }
+    cur_p->selected = (int64_t) selected;
+}
+
 static void pm_reset(struct llama_sampler *smpl) {
     struct provmark_llama_ctx *ctx = smpl->ctx;
     provmark_sampler_reset(ctx->sampler);
@@ -71,7 +87,22 @@ static struct llama_sampler_i pm_iface = {
     .free = pm_free,
 };
 
-static struct llama_sampler *pm_wrap(struct provmark_sampler *sampler, uint64_t failures) {
+static const char *pm_dist_name(const struct llama_sampler *smpl) {
+    (void) smpl;
+    return "provmark-dist";
+}
+
+static struct llama_sampler_i pm_dist_iface = {
+    .name = pm_dist_name,
+    .accept = pm_accept,
+    .apply = pm_select,
+    .reset = pm_reset,
+    .clone = pm_clone,
+    .free = pm_free,
+};
+
+static struct llama_sampler *pm_wrap(struct provmark_sampler *sampler, uint64_t failures,
+                                     struct llama_sampler_i *iface) {
     if (sampler == NULL) {
         return NULL;
     }
@@ -82,20 +113,29 @@ static struct llama_sampler *pm_wrap(struct provmark_sampler *sampler, uint64_t 
     }
     ctx->sampler = sampler;
     ctx->failures = failures;
-    return llama_sampler_init(&pm_iface, ctx);
+    return llama_sampler_init(iface, ctx);
 }
 
 static struct llama_sampler *pm_clone(const struct llama_sampler *smpl) {
     const struct provmark_llama_ctx *ctx = smpl->ctx;
-    return pm_wrap(provmark_sampler_clone(ctx->sampler), ctx->failures);
+    return pm_wrap(provmark_sampler_clone(ctx->sampler), ctx->failures, smpl->iface);
 }
 
 struct llama_sampler *provmark_llama_sampler_init(const struct provmark_key *key) {
-    return pm_wrap(provmark_sampler_new(key), 0);
+    /* A NULL key, or a key that chooses the token itself (use the dist sampler). */
+    if (provmark_key_is_logit_bias(key) != 1) return NULL;
+    return pm_wrap(provmark_sampler_new(key), 0, &pm_iface);
+}
+
+struct llama_sampler *provmark_llama_sampler_init_dist(const struct provmark_key *key,
+                                                       uint32_t seed) {
+    struct provmark_sampler *sampler = provmark_sampler_new(key);
+    if (sampler != NULL && seed != LLAMA_DEFAULT_SEED) provmark_sampler_seed(sampler, seed);
+    return pm_wrap(sampler, 0, &pm_dist_iface);
 }
 
 uint64_t provmark_llama_sampler_failures(const struct llama_sampler *smpl) {
-    if (smpl == NULL || smpl->iface != &pm_iface) {
+    if (smpl == NULL || (smpl->iface != &pm_iface && smpl->iface != &pm_dist_iface)) {
         return 0;
     }
     const struct provmark_llama_ctx *ctx = smpl->ctx;

@@ -4,12 +4,13 @@
 use crate::sampler::{CandidateSampler, TokenData};
 use provmark::detect::{Detector, DetectorConfig, Verdict};
 use provmark::key::{KeyFile, KeyId};
-use provmark::scheme::Kgw;
+use provmark::scheme::{Kgw, Scheme};
 use provmark::{Error, prf::MAX_VOCAB};
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Success.
 pub const PROVMARK_OK: c_int = 0;
@@ -35,7 +36,11 @@ pub const PROVMARK_VERDICT_INSUFFICIENT: c_int = 2;
 
 /// A loaded key: the scheme keyed with the secret (zeroed when freed) and its public id.
 pub struct Key {
-    kgw: Kgw,
+    scheme: Arc<dyn Scheme>,
+    /// The KGW view (kgw keys), for the candidate sampler's sparse path.
+    kgw: Option<Kgw>,
+    /// Whether the scheme watermarks by a logit bias (kgw, selfhash).
+    biases: bool,
     key_id: KeyId,
     key_id_c: CString,
 }
@@ -201,7 +206,9 @@ pub unsafe extern "C" fn provmark_key_load(path: *const c_char) -> *mut Key {
             let key_id_c = CString::new(key_id.as_str())
                 .map_err(|_| Failure(PROVMARK_ERR_INTERNAL, "key id contains NUL".into()))?;
             Ok(Box::into_raw(Box::new(Key {
-                kgw: key.kgw()?,
+                scheme: key.scheme(),
+                kgw: key.kgw().ok(),
+                biases: key.scheme.is_logit_bias(),
                 key_id,
                 key_id_c,
             })))
@@ -237,9 +244,30 @@ pub unsafe extern "C" fn provmark_key_id(key: *const Key) -> *const c_char {
     }
 }
 
-/// Adds the watermark bias to the full-vocabulary `logits` of the next step, in place.
-/// `context` holds the tokens before the step (only the last `h` are used; with fewer,
-/// nothing changes). `logits[i]` is the logit of token `i`; `vocab` is its length.
+/// 1 when the key's scheme watermarks by a logit bias (kgw, selfhash: use [`provmark_bias`] or
+/// [`provmark_sampler_apply`] before the engine's own sampling), 0 when it chooses the token
+/// itself (gumbel, synthid, vllm-*: use [`provmark_sample`] or [`provmark_sampler_select`]),
+/// `PROVMARK_ERR_NULL` for a `NULL` key.
+///
+/// # Safety
+/// `key` must be `NULL` or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn provmark_key_is_logit_bias(key: *const Key) -> c_int {
+    guard(
+        |code| code,
+        || {
+            // SAFETY: null or live by contract.
+            let key = unsafe { key.as_ref() }.ok_or_else(|| null("key"))?;
+            Ok(c_int::from(key.biases))
+        },
+    )
+}
+
+/// Adds the watermark bias to the full-vocabulary `logits` of the next step, in place, for
+/// keys that watermark by a logit bias (kgw, selfhash; other keys choose the token: see
+/// [`provmark_sample`]). `context` holds the tokens before the step (only the last `h` are
+/// used; with fewer, nothing changes). `logits[i]` is the logit of token `i`; `vocab` is its
+/// length.
 ///
 /// # Safety
 /// `key` must be live; `context` must point to `context_len` ids and `logits` to `vocab` floats
@@ -259,7 +287,77 @@ pub unsafe extern "C" fn provmark_bias(
         let context = unsafe { slice(context, context_len, "context") }?;
         // SAFETY: as above.
         let logits = unsafe { slice_mut(logits, vocab, "logits") }?;
-        key.kgw.bias(context, logits)?;
+        if !key.scheme.bias_logits(context, logits)? {
+            return Err(Failure(
+                PROVMARK_ERR_INVALID_ARGUMENT,
+                format!(
+                    "a {} key chooses the token itself: use provmark_sample",
+                    key.scheme.name()
+                ),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// One watermarked sampling step for every scheme: chooses the next token from the
+/// full-vocabulary `logits` (raw; modified in place) with `temperature` (0 is greedy and
+/// unwatermarked), `top_k` (0: off) and `top_p` (1: off), using the uniform draw `uniform` in
+/// [0, 1), and writes it to `token`. `context` is the sequence before the step (for vllm-*
+/// keys, the generated tokens only; they are left-padded as vLLM does); only its last `h`
+/// tokens are read. Logit-bias schemes bias, then sample; the others choose with the key.
+/// Stateless: a caller that needs gumbel's "no watermark at a repeated context" rule uses a
+/// [`provmark_sampler_new`] sampler and [`provmark_sampler_select`].
+///
+/// # Safety
+/// `key` must be live; `context` must point to `context_len` ids and `logits` to `vocab`
+/// floats (either may be `NULL` with a length of 0); `token` must be writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn provmark_sample(
+    key: *const Key,
+    context: *const u32,
+    context_len: usize,
+    logits: *mut f32,
+    vocab: usize,
+    temperature: f32,
+    top_k: u32,
+    top_p: f32,
+    uniform: f64,
+    token: *mut u32,
+) -> c_int {
+    status(|| {
+        // SAFETY: null or live by contract.
+        let key = unsafe { key.as_ref() }.ok_or_else(|| null("key"))?;
+        // SAFETY: lengths as documented.
+        let context = unsafe { slice(context, context_len, "context") }?;
+        // SAFETY: as above.
+        let logits = unsafe { slice_mut(logits, vocab, "logits") }?;
+        // SAFETY: null or writable by contract.
+        let out = unsafe { token.as_mut() }.ok_or_else(|| null("token"))?;
+        let mut sampler = provmark::sampling::Sampler::new(provmark::sampling::SamplingConfig {
+            temperature,
+            top_k: top_k as usize,
+            top_p,
+        })?;
+        let rule = key.scheme.context_rule();
+        let tail = context
+            .get(context.len().saturating_sub(rule.width)..)
+            .unwrap_or_default();
+        let mut padded = [0u32; provmark::scheme::vllm::MAX_VLLM_CONTEXT];
+        let ctx = match rule.pad {
+            Some(pad) if tail.len() < rule.width => {
+                let w = rule.width.min(padded.len());
+                let (front, back) = padded.split_at_mut(w - tail.len().min(w));
+                front.fill(pad);
+                if let Some(b) = back.get_mut(..tail.len()) {
+                    b.copy_from_slice(tail);
+                }
+                padded.get(..w).unwrap_or_default()
+            }
+            _ => tail,
+        };
+        *out = key.scheme.sample(ctx, logits, &mut sampler, uniform)?;
         Ok(())
     })
 }
@@ -292,7 +390,7 @@ pub unsafe extern "C" fn provmark_detect(
             alpha,
             ..DetectorConfig::default()
         };
-        let detector = Detector::for_scheme(key.kgw.clone(), key.key_id.clone(), vocab, config)?;
+        let detector = Detector::shared(key.scheme.clone(), key.key_id.clone(), vocab, config)?;
         let d = detector.detect(tokens)?;
         *out = Detection {
             tokens: d.tokens as u64,
@@ -324,7 +422,7 @@ pub unsafe extern "C" fn provmark_sampler_new(key: *const Key) -> *mut Sampler {
             // SAFETY: null or live by contract.
             let key = unsafe { key.as_ref() }.ok_or_else(|| null("key"))?;
             Ok(Box::into_raw(Box::new(Sampler {
-                inner: CandidateSampler::new(key.kgw.clone()),
+                inner: CandidateSampler::new(key.scheme.clone(), key.kgw.clone(), key.biases)?,
             })))
         },
     )
@@ -389,9 +487,11 @@ pub unsafe extern "C" fn provmark_sampler_reset(sampler: *mut Sampler) -> c_int 
     })
 }
 
-/// Adds δ to the logits of the green candidates among `data[0..n]`, in place; the array may
-/// be the full vocabulary in any order or a truncated, sorted subset (its order is kept, but
-/// after biasing it may no longer be sorted by logit). On error nothing is changed.
+/// Adds δ to the logits of the green candidates among `data[0..n]`, in place, for logit-bias
+/// keys (kgw, selfhash; other keys fail with `PROVMARK_ERR_INVALID_ARGUMENT`: use
+/// [`provmark_sampler_select`]); the array may be the full vocabulary in any order or a
+/// truncated, sorted subset (its order is kept, but after biasing it may no longer be sorted
+/// by logit). On error nothing is changed.
 ///
 /// # Safety
 /// `sampler` must be live and `data` must point to `n` writable candidates (or be `NULL` with 0).
@@ -407,6 +507,49 @@ pub unsafe extern "C" fn provmark_sampler_apply(
         // SAFETY: length as documented.
         let data = unsafe { slice_mut(data, n, "data") }?;
         s.inner.apply(data)?;
+        Ok(())
+    })
+}
+
+/// Chooses the next token among `data[0..n]` by their current logits (the engine's
+/// temperature, top-k and top-p already applied) with the key's scheme, for every scheme, and
+/// writes its index in `data` to `selected`. Steps the scheme leaves unwatermarked (an
+/// incomplete context; a context that already occurred, under gumbel and the vllm-* schemes)
+/// are ordinary draws from the candidates' softmax. Draws come from the sampler's own
+/// generator (seeded by the operating system; see [`provmark_sampler_seed`]). The token is
+/// not recorded: pass it to [`provmark_sampler_accept`] (llama.cpp does so after selecting).
+///
+/// # Safety
+/// `sampler` must be live, `data` must point to `n` candidates, `selected` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn provmark_sampler_select(
+    sampler: *mut Sampler,
+    data: *const TokenData,
+    n: usize,
+    selected: *mut usize,
+) -> c_int {
+    status(|| {
+        // SAFETY: null or live by contract.
+        let s = unsafe { sampler.as_mut() }.ok_or_else(|| null("sampler"))?;
+        // SAFETY: length as documented.
+        let data = unsafe { slice(data, n, "data") }?;
+        // SAFETY: null or writable by contract.
+        let out = unsafe { selected.as_mut() }.ok_or_else(|| null("selected"))?;
+        *out = s.inner.select(data)?;
+        Ok(())
+    })
+}
+
+/// Reseeds the generator of [`provmark_sampler_select`]'s draws, for reproducible runs.
+///
+/// # Safety
+/// `sampler` must be `NULL` or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn provmark_sampler_seed(sampler: *mut Sampler, seed: u64) -> c_int {
+    status(|| {
+        // SAFETY: null or live by contract.
+        let s = unsafe { sampler.as_mut() }.ok_or_else(|| null("sampler"))?;
+        s.inner.seed(seed);
         Ok(())
     })
 }

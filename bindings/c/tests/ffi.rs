@@ -256,3 +256,159 @@ fn misuse_is_a_status_code_with_a_message() {
         assert!(!CStr::from_ptr(provmark_version()).to_bytes().is_empty());
     }
 }
+
+/// One key file per scheme (the C ABI serves every one).
+fn every_scheme(secret: u8) -> Vec<KeyFile> {
+    use provmark::scheme::{
+        GumbelParams, SelfHashParams, SynthIdParams, VllmAlgorithm, VllmParams,
+    };
+    let with = |scheme| KeyFile {
+        secret: SecretKey::from_bytes([secret; 32]),
+        scheme,
+        tokenizer: Default::default(),
+        account: None,
+    };
+    vec![
+        key_file(secret, 0),
+        with(SchemeConfig::SelfHash(SelfHashParams::default())),
+        with(SchemeConfig::Gumbel(GumbelParams::default())),
+        with(SchemeConfig::SynthId(SynthIdParams::default())),
+        KeyFile::vllm(
+            u64::from(secret) * 1_000_003,
+            VllmParams::new(VllmAlgorithm::Gumbel, 4).unwrap(),
+            Default::default(),
+        ),
+    ]
+}
+
+/// Logits of a fixed pseudo-model over `vocab` tokens: spread enough that sampling has entropy.
+fn model_logits(history: &[u32], vocab: usize) -> Vec<f32> {
+    let last = history.last().copied().unwrap_or(0);
+    (0..vocab as u32)
+        .map(|v| {
+            ((v.wrapping_mul(2_654_435_761) ^ last.wrapping_mul(40_503)) % 1000) as f32 / 250.0
+        })
+        .collect()
+}
+
+/// `provmark_sampler_select` (the llama.cpp path: candidates, the sampler's own draws, the
+/// scheme's repeated-context rule) and the stateless `provmark_sample` watermark text that
+/// `provmark_detect` finds under the key (α 1e-6) and not under another key; `provmark_bias`
+/// refuses keys that choose the token and leaves the logits as they were. A null p-value is
+/// super-uniform, so each "not found" check fails by chance with probability ≤ 1e-6.
+#[test]
+fn every_scheme_samples_through_the_c_abi() {
+    let dir = temp("schemes");
+    let vocab = 2_000;
+    for (kf, other) in every_scheme(0x11).iter().zip(every_scheme(0x22)) {
+        let _ = std::fs::remove_file(dir.join("k.key"));
+        let key = load(kf, &dir);
+        let _ = std::fs::remove_file(dir.join("k.key"));
+        let okey = load(&other, &dir);
+        let name = kf.scheme.name();
+        // SAFETY: live keys and samplers, valid pointers and lengths throughout.
+        unsafe {
+            let s = provmark_sampler_new(key);
+            assert!(!s.is_null(), "{name}: {}", last_error());
+            assert_eq!(provmark_sampler_seed(s, 7), PROVMARK_OK);
+            let mut via_select = Vec::new();
+            let mut via_sample = Vec::new();
+            for step in 0..300u64 {
+                let logits = model_logits(&via_select, vocab);
+                // A truncated, sorted candidate array, as after llama.cpp's top-k.
+                let mut cands: Vec<TokenData> = (0..vocab as i32)
+                    .map(|id| TokenData {
+                        id,
+                        logit: logits[id as usize],
+                        p: 0.0,
+                    })
+                    .collect();
+                cands.sort_by(|a, b| b.logit.total_cmp(&a.logit));
+                cands.truncate(200);
+                let mut i = usize::MAX;
+                assert_eq!(
+                    provmark_sampler_select(s, cands.as_ptr(), cands.len(), &mut i),
+                    PROVMARK_OK,
+                    "{name}: {}",
+                    last_error()
+                );
+                let t = cands[i].id;
+                assert_eq!(provmark_sampler_accept(s, t), PROVMARK_OK);
+                via_select.push(t as u32);
+
+                let mut full = model_logits(&via_sample, vocab);
+                let u = ((step * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0;
+                let mut tok = u32::MAX;
+                assert_eq!(
+                    provmark_sample(
+                        key,
+                        via_sample.as_ptr(),
+                        via_sample.len(),
+                        full.as_mut_ptr(),
+                        vocab,
+                        1.0,
+                        0,
+                        1.0,
+                        u,
+                        &mut tok,
+                    ),
+                    PROVMARK_OK,
+                    "{name}: {}",
+                    last_error()
+                );
+                via_sample.push(tok);
+            }
+            for tokens in [&via_select, &via_sample] {
+                let mut d = Detection::default();
+                let rc = provmark_detect(key, tokens.as_ptr(), tokens.len(), vocab, 1e-6, &mut d);
+                assert_eq!(rc, PROVMARK_OK, "{}", last_error());
+                assert_eq!(d.verdict, PROVMARK_VERDICT_WATERMARKED, "{name}: {d:?}");
+                let rc = provmark_detect(okey, tokens.as_ptr(), tokens.len(), vocab, 1e-6, &mut d);
+                assert_eq!(rc, PROVMARK_OK);
+                assert_ne!(d.verdict, PROVMARK_VERDICT_WATERMARKED, "{name}: other key");
+            }
+            // Bias: logit-bias keys only; refused keys leave the logits untouched.
+            let mut logits = model_logits(&[], vocab);
+            let before = logits.clone();
+            let rc = provmark_bias(key, [1u32, 2, 3, 4].as_ptr(), 4, logits.as_mut_ptr(), vocab);
+            if kf.scheme.is_logit_bias() {
+                assert_eq!(rc, PROVMARK_OK);
+                assert_ne!(logits, before);
+            } else {
+                assert_eq!(rc, PROVMARK_ERR_INVALID_ARGUMENT);
+                assert!(last_error().contains("provmark_sample"), "{}", last_error());
+                assert_eq!(logits, before);
+                let mut c = [TokenData {
+                    id: 1,
+                    logit: 0.0,
+                    p: 0.0,
+                }];
+                assert_eq!(
+                    provmark_sampler_apply(s, c.as_mut_ptr(), 1),
+                    PROVMARK_ERR_INVALID_ARGUMENT
+                );
+            }
+            let mut i = 0usize;
+            assert_eq!(
+                provmark_sampler_select(s, std::ptr::null(), 0, &mut i),
+                PROVMARK_ERR_INVALID_ARGUMENT
+            );
+            let nan = [TokenData {
+                id: 0,
+                logit: f32::NAN,
+                p: 0.0,
+            }];
+            assert_ne!(
+                provmark_sampler_select(s, nan.as_ptr(), 1, &mut i),
+                PROVMARK_OK
+            );
+            assert_eq!(
+                provmark_sampler_select(s, nan.as_ptr(), 1, std::ptr::null_mut()),
+                PROVMARK_ERR_NULL
+            );
+            provmark_sampler_free(s);
+            provmark_key_free(key);
+            provmark_key_free(okey);
+        }
+    }
+}
