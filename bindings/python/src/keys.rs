@@ -5,6 +5,7 @@
 use crate::errors::{IntoPy, invalid};
 use crate::ids::{self, Logits};
 use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::lm::GenerationContexts;
 use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey as CoreMaster};
 use provmark::sampling::{Sampler, SamplingConfig};
@@ -324,6 +325,40 @@ impl Key {
         .py()
     }
 
+    /// Whether the scheme chooses the token itself (gumbel, synthid, vllm-*), so engines must
+    /// let it select (`Key.sampler`, or the adapters' select mode) rather than add `bias`.
+    #[getter]
+    fn chooses_token(&self) -> bool {
+        !self.biases
+    }
+
+    /// A per-sequence sampler after `prompt` (token ids): the scheme's generation rules
+    /// (which tokens form contexts; gumbel's and vLLM's unwatermarked steps at repeated
+    /// contexts) applied step by step. `temperature`, `top_k` and `top_p` are applied to each
+    /// step's logits. See `KeyedSampler`.
+    #[pyo3(signature = (prompt, *, temperature = 1.0, top_k = 0, top_p = 1.0))]
+    fn sampler(
+        &self,
+        prompt: &Bound<'_, PyAny>,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+    ) -> PyResult<KeyedSampler> {
+        let prompt = ids::read_ids(prompt, "prompt")?;
+        let sampler = Sampler::new(SamplingConfig {
+            temperature,
+            top_k,
+            top_p,
+        })
+        .py()?;
+        Ok(KeyedSampler {
+            steps: GenerationContexts::new(self.scheme.as_ref(), &prompt, 0),
+            scheme: self.scheme.clone(),
+            sampler,
+            key_id: self.key_id.clone(),
+        })
+    }
+
     /// The tokenizer, as written in the key file (`o200k_base` or a path).
     #[getter(tokenizer)]
     fn get_tokenizer(&self) -> String {
@@ -549,6 +584,63 @@ fn bias_strided(
         logits.add(&adds);
         Ok(())
     })
+}
+
+/// One sequence's watermarked sampling, step by step, for every scheme (from `Key.sampler`):
+/// `step(logits, uniform)` chooses the next token, `accept(token)` records the token the
+/// sequence actually continued with.
+///
+/// >>> key = provmark.Key.generate(scheme="gumbel")               # doctest: +SKIP
+/// >>> s = key.sampler(prompt_ids, temperature=0.8)                # doctest: +SKIP
+/// >>> tok = s.step(logits, rng.random()); s.accept(tok)           # doctest: +SKIP
+#[pyclass(module = "provmark")]
+pub struct KeyedSampler {
+    scheme: Arc<dyn Scheme>,
+    steps: GenerationContexts,
+    sampler: Sampler,
+    key_id: String,
+}
+
+#[pymethods]
+impl KeyedSampler {
+    /// The next token from `logits` (a writable float32 array, overwritten) with the uniform
+    /// draw `uniform` in [0, 1). Steps the scheme leaves unwatermarked (an incomplete context,
+    /// a repeated context under gumbel and vllm-*) are ordinary draws. Not recorded: call
+    /// `accept`.
+    fn step(&mut self, py: Python<'_>, logits: &Bound<'_, PyAny>, uniform: f64) -> PyResult<u32> {
+        let mut buf = Logits::get(logits, 1)?;
+        // SAFETY: held only during this call, which runs no Python code while it lives.
+        let row = unsafe { buf.as_mut_slice() };
+        let (scheme, steps, sampler) = (&self.scheme, &mut self.steps, &mut self.sampler);
+        py.detach(|| match steps.next_step() {
+            Some(ctx) => scheme.sample(ctx, row, sampler, uniform),
+            None => sampler.sample(row, uniform),
+        })
+        .py()
+    }
+
+    /// Records the token the sequence continued with.
+    fn accept(&mut self, token: i64) -> PyResult<()> {
+        let token = u32::try_from(token)
+            .ok()
+            .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
+            .ok_or_else(|| {
+                crate::errors::raise(
+                    "TokenOutOfRangeError",
+                    format!("token id {token} is outside 0 .. 2^21"),
+                )
+            })?;
+        self.steps.push(token);
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "provmark.KeyedSampler(scheme={:?}, key_id={:?})",
+            self.scheme.name(),
+            self.key_id
+        )
+    }
 }
 
 /// A master secret from which every API account's key is derived (`provmark keygen --master`).

@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 fn _provmark(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::Key>()?;
     m.add_class::<keys::MasterKey>()?;
+    m.add_class::<keys::KeyedSampler>()?;
     m.add_class::<detection::Detection>()?;
     m.add_class::<detection::Audit>()?;
     m.add_function(wrap_pyfunction!(detection::detect, m)?)?;

@@ -197,3 +197,63 @@ def test_vllm_state_without_torch(tmp_path):
     assert proc._context(1) == [3, 4, 7] and proc._context(0) == [5, 10]
     proc.update_state(BatchUpdate(1, removed=[0], moved=[(1, 0, Move.UNIDIRECTIONAL)]))
     assert list(proc._rows) == [0] and proc._context(0) == [3, 4, 7]
+
+
+def synthetic_logits(history, vocab: int = 3000) -> np.ndarray:
+    """A fixed pseudo-model with entropy: the last token seeds a permutation of logits."""
+    last = int(history[-1]) if len(history) else 0
+    v = np.arange(vocab, dtype=np.uint64)
+    return (((v * 2_654_435_761) ^ (last * 40_503)) % 1000).astype(np.float32) / 250.0
+
+
+@pytest.mark.parametrize("scheme", ["gumbel", "synthid"])
+def test_llama_cpp_processor_select_mode(scheme):
+    """Keys that choose the token: the processor leaves exactly one token possible, the text
+    it forces is detected under the key (alpha 1e-6) and not under another key (a null p is
+    super-uniform: false failure <= 1e-6 per scheme)."""
+    key = provmark.Key.generate(scheme=scheme)
+    assert key.chooses_token
+    other = provmark.Key.generate(scheme=scheme)
+    proc = provmark.llama_cpp.LogitsProcessor(key, temperature=1.0, seed=5)
+    ids = [1, 2, 3]
+    for _ in range(300):
+        scores = synthetic_logits(ids)
+        proc(np.array(ids, dtype=np.intc), scores)
+        (possible,) = np.nonzero(np.isfinite(scores))
+        assert len(possible) == 1 and scores[possible[0]] == 0.0
+        ids.append(int(possible[0]))
+    assert proc.failures == 0
+    gen = ids[3:]
+    assert provmark.detect(key, gen).verdict == "watermarked"
+    assert provmark.detect(other, gen).verdict != "watermarked"
+
+
+def test_keyed_sampler_skips_repeated_contexts():
+    """Gumbel is deterministic per (context, distribution): a sampler that kept the watermark
+    at a repeated context would loop. The second visit of a context is an ordinary draw, so
+    with a flat distribution and fresh uniforms it differs from the first most of the time
+    (each repeat agrees by chance with probability 1/1000; the test needs 5 of 40 to differ)."""
+    key = provmark.Key.generate(scheme="gumbel", context=1)
+    rng = np.random.default_rng(3)
+    differ = 0
+    for _ in range(40):
+        s = key.sampler([7])
+        first = s.step(np.zeros(1000, dtype=np.float32), float(rng.random()))
+        s.accept(7)  # the context [7] comes back
+        second = s.step(np.zeros(1000, dtype=np.float32), float(rng.random()))
+        differ += first != second
+    assert differ >= 5
+    with pytest.raises(provmark.TokenOutOfRangeError):
+        key.sampler([1]).accept(-1)
+    assert "gumbel" in repr(key.sampler([1]))
+
+
+def test_bias_refuses_keys_that_choose_the_token():
+    key = provmark.Key.generate(scheme="gumbel")
+    with pytest.raises(provmark.InvalidParameterError, match="sample"):
+        key.bias([1, 2, 3], np.zeros(100, dtype=np.float32))
+    sh = provmark.Key.generate(scheme="selfhash")
+    assert not sh.chooses_token and sh.gamma == 0.25 and sh.context == 3
+    logits = np.zeros(5000, dtype=np.float32)
+    sh.bias([1, 2, 3], logits)
+    assert 900 < np.count_nonzero(logits == 2.0) < 1600

@@ -40,7 +40,7 @@ def generate(llama_cpp, llm, prompt: str, procs: list, seed: int, n: int = 200) 
     eos = llm.token_eos()
 
     def ban_eos(_ids, scores):
-        scores[eos] = -np.inf  # a fixed length: 200 tokens for every answer
+        scores[eos] = -np.inf  # a fixed length: 200 tokens; first, so select mode never picks EOS
         return scores
 
     chat = f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
@@ -55,7 +55,7 @@ def generate(llama_cpp, llm, prompt: str, procs: list, seed: int, n: int = 200) 
         top_p=1.0,
         min_p=0.0,
         repeat_penalty=1.0,
-        logits_processor=llama_cpp.LogitsProcessorList(procs + [ban_eos]),
+        logits_processor=llama_cpp.LogitsProcessorList([ban_eos] + procs),
     ):
         out.append(int(tok))
         if len(out) == n:
@@ -86,3 +86,20 @@ def test_llama_cpp_python_end_to_end():
         # Detection through the key's own tokenizer on the decoded text agrees.
         text = key.decode(marked)
         assert provmark.detect(key, text).verdict == "watermarked"
+
+
+def test_llama_cpp_python_gumbel_select_mode():
+    """A Gumbel key through llama-cpp-python: the processor samples with the key (select
+    mode) and llama.cpp emits the one token left; detected at 1e-6, the twin is not (false
+    failure 1e-6)."""
+    llama_cpp = llama()
+    key = provmark.Key.generate(scheme="gumbel", tokenizer=MODEL)
+    llm = llama_cpp.Llama(model_path=MODEL, n_ctx=512, n_threads=2, verbose=False)
+    wm = provmark.llama_cpp.LogitsProcessor(key, temperature=1.0, seed=3)
+    marked = generate(llama_cpp, llm, PROMPTS[0], [wm], seed=21)
+    plain = generate(llama_cpp, llm, PROMPTS[0], [], seed=21)
+    assert wm.failures == 0, wm.last_error
+    d = provmark.detect(key, marked)
+    print(f"gumbel: log10 p {d.log10_p_value:.1f} over {d.scored} scored")
+    assert d.verdict == "watermarked", d
+    assert provmark.detect(key, plain).verdict == "not_watermarked"

@@ -30,7 +30,16 @@ from ._errors import (
     TokenOutOfRangeError,
     WouldOverwriteError,
 )
-from ._provmark import MAX_VOCAB, Audit, Detection, Key, MasterKey, __version__, detect
+from ._provmark import (
+    MAX_VOCAB,
+    Audit,
+    Detection,
+    Key,
+    KeyedSampler,
+    MasterKey,
+    __version__,
+    detect,
+)
 
 #: The Rust crate calls the contents of a key file a ``KeyFile``; in Python it is the same
 #: class as :class:`Key` (``KeyFile.load(path)`` and ``Key.load(path)`` are one call).
@@ -47,6 +56,7 @@ __all__ = [
     "Key",
     "KeyFile",
     "KeyFormatError",
+    "KeyedSampler",
     "LogitsShapeError",
     "MAX_VOCAB",
     "MasterKey",

@@ -16,7 +16,7 @@ class Key:
     @staticmethod
     def generate(
         *,
-        scheme: Literal["kgw", "gumbel", "synthid"] = "kgw",
+        scheme: Literal["kgw", "gumbel", "synthid", "selfhash"] = "kgw",
         gamma: float = 0.25,
         delta: float = 2.0,
         context: int | None = None,
@@ -71,7 +71,22 @@ class Key:
         top_k: int = 0,
         top_p: float = 1.0,
     ) -> int: ...
+    @property
+    def chooses_token(self) -> bool: ...
+    def sampler(
+        self,
+        prompt: TokenIds,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> KeyedSampler: ...
+
 KeyFile = Key
+
+class KeyedSampler:
+    def step(self, logits: Buffer, uniform: float) -> int: ...
+    def accept(self, token: int) -> None: ...
 
 @final
 class MasterKey:
