@@ -8,7 +8,8 @@ use provmark::key::SecretKey;
 use provmark::prf::{PrfV1, PrfV2, PrfVersion};
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{
-    Gumbel, GumbelParams, Scheme, SynthId, SynthIdParams, Vllm, VllmAlgorithm, VllmParams,
+    Gumbel, GumbelParams, Scheme, SelfHash, SelfHashParams, SynthId, SynthIdParams, Vllm,
+    VllmAlgorithm, VllmParams,
 };
 use provmark::scheme::{Kgw, KgwParams};
 use std::hint::black_box;
@@ -102,6 +103,38 @@ fn sample_plain(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every scheme with its default parameters, named as the bench ids name them.
+fn every_scheme(key: &SecretKey) -> Vec<(&'static str, Arc<dyn Scheme>)> {
+    let vllm = |a| Arc::new(Vllm::new(42, VllmParams::new(a, 4).unwrap())) as Arc<dyn Scheme>;
+    vec![
+        ("kgw-v1", Arc::new(Kgw::new(key, KgwParams::default()))),
+        (
+            "kgw-v2",
+            Arc::new(Kgw::with_prf(PrfVersion::V2, key, KgwParams::default(), 0)),
+        ),
+        (
+            "gumbel",
+            Arc::new(Gumbel::new(key, GumbelParams::default())),
+        ),
+        (
+            "synthid",
+            Arc::new(SynthId::new(key, SynthIdParams::default())),
+        ),
+        (
+            "selfhash",
+            Arc::new(SelfHash::new(key, SelfHashParams::default())),
+        ),
+        ("vllm-gumbel", vllm(VllmAlgorithm::Gumbel)),
+        (
+            "vllm-red-green",
+            vllm(VllmAlgorithm::RedGreen {
+                gamma: 0.25,
+                delta: 2.0,
+            }),
+        ),
+    ]
+}
+
 fn detect(c: &mut Criterion) {
     let key = SecretKey::from_bytes([1; 32]);
     let ids: Vec<u32> = (0..1000u32)
@@ -109,42 +142,7 @@ fn detect(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("detect");
     g.throughput(Throughput::Elements(ids.len() as u64));
-    let schemes: [(&str, Arc<dyn Scheme>); 6] = [
-        ("kgw-v1", Arc::new(Kgw::new(&key, KgwParams::default()))),
-        (
-            "kgw-v2",
-            Arc::new(Kgw::with_prf(PrfVersion::V2, &key, KgwParams::default(), 0)),
-        ),
-        (
-            "gumbel",
-            Arc::new(Gumbel::new(&key, GumbelParams::default())),
-        ),
-        (
-            "synthid",
-            Arc::new(SynthId::new(&key, SynthIdParams::default())),
-        ),
-        (
-            "vllm-gumbel",
-            Arc::new(Vllm::new(
-                42,
-                VllmParams::new(VllmAlgorithm::Gumbel, 4).unwrap(),
-            )),
-        ),
-        (
-            "vllm-red-green",
-            Arc::new(Vllm::new(
-                42,
-                VllmParams::new(
-                    VllmAlgorithm::RedGreen {
-                        gamma: 0.25,
-                        delta: 2.0,
-                    },
-                    4,
-                )
-                .unwrap(),
-            )),
-        ),
-    ];
+    let schemes = every_scheme(&key);
     for (scheme, keyed) in schemes {
         for (name, dedup) in [("dedup", true), ("nodedup", false)] {
             let det = Detector::shared(
@@ -204,41 +202,10 @@ fn scheme_step(c: &mut Criterion) {
     let base: Vec<f32> = (0..vocab)
         .map(|i| -((i as f32 + 1.0).ln() * 1.1) + ((i * 7919) % 13) as f32 * 0.1)
         .collect();
-    let schemes: [(&str, Arc<dyn Scheme>); 5] = [
-        (
-            "kgw-v2",
-            Arc::new(Kgw::with_prf(PrfVersion::V2, &key, KgwParams::default(), 0)),
-        ),
-        (
-            "gumbel",
-            Arc::new(Gumbel::new(&key, GumbelParams::default())),
-        ),
-        (
-            "synthid",
-            Arc::new(SynthId::new(&key, SynthIdParams::default())),
-        ),
-        (
-            "vllm-gumbel",
-            Arc::new(Vllm::new(
-                42,
-                VllmParams::new(VllmAlgorithm::Gumbel, 4).unwrap(),
-            )),
-        ),
-        (
-            "vllm-red-green",
-            Arc::new(Vllm::new(
-                42,
-                VllmParams::new(
-                    VllmAlgorithm::RedGreen {
-                        gamma: 0.25,
-                        delta: 2.0,
-                    },
-                    4,
-                )
-                .unwrap(),
-            )),
-        ),
-    ];
+    // PRF v1 keeps KGW's step (the same keystream pass): one kgw row suffices.
+    let schemes = every_scheme(&key)
+        .into_iter()
+        .filter(|(n, _)| *n != "kgw-v1");
     let mut g = c.benchmark_group("scheme_step");
     for (name, scheme) in schemes {
         let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();

@@ -126,6 +126,11 @@ pub struct Detection {
     pub p_value: f64,
     /// `log10` of the p-value, finite even when `p_value` underflows.
     pub log10_p_value: f64,
+    /// `log10` of the exact p-value where `p_value` is not exact: vLLM's dual-key p-value
+    /// (α ∉ {0, ½, 1}) is vLLM's moment-matched approximation, reported for compatibility;
+    /// this is the exact tail, and the verdict uses it. Absent (`None`) for every other scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_log10_p_value: Option<f64>,
     /// The decision.
     pub verdict: Verdict,
     /// One flag per token.
@@ -335,6 +340,7 @@ impl Scorer<'_> {
     pub fn finish(self) -> Result<Detection> {
         let null = self.det.scheme.null();
         let ln_p = null.tail_ln(self.scored, self.score)?;
+        let exact_ln_p = null.exact_tail_ln(self.scored, self.score)?;
         Ok(Detection {
             scheme: self.det.scheme.name().to_string(),
             tokens: self.tokens,
@@ -345,7 +351,8 @@ impl Scorer<'_> {
             z_score: null.z_score(self.scored, self.score),
             p_value: ln_p.exp(),
             log10_p_value: ln_p / std::f64::consts::LN_10,
-            verdict: decide(self.scored, ln_p, &self.det.config),
+            exact_log10_p_value: (!null.is_exact()).then_some(exact_ln_p / std::f64::consts::LN_10),
+            verdict: decide(self.scored, exact_ln_p, &self.det.config),
             flags: self.flags,
         })
     }

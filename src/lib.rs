@@ -13,7 +13,8 @@
 //!
 //! * [`key`]: secrets, key ids, subkey derivation, key files.
 //! * [`prf`]: the versioned pseudorandom function (context → seed → per-token uniform bytes).
-//! * [`scheme`]: watermarking schemes; [`scheme::kgw`] is the green-list watermark.
+//! * [`scheme`]: watermarking schemes behind one trait: KGW, Gumbel, SynthID, SelfHash and
+//!   vLLM's; [`scheme::kgw`] is the green-list watermark.
 //! * [`sampling`]: temperature / top-k / top-p sampling without per-step allocation.
 //! * [`lm`]: the interface a language model (an engine adapter) implements, and the generation
 //!   loop over it; [`lm::synthetic`] is a stand-in model for tests.

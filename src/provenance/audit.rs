@@ -532,7 +532,8 @@ impl Audit {
                 }
             };
             let n = usize::try_from(g.scored).unwrap_or(usize::MAX);
-            let ln_p = null.tail_ln(n, score)?;
+            // The exact tail (for vLLM's dual-key score, not vLLM's approximation).
+            let ln_p = null.exact_tail_ln(n, score)?;
             ln_ps.push(ln_p);
             let (mean, _) = null.moments();
             rows.push(AuditRow {

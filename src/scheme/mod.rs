@@ -161,6 +161,42 @@ impl NullModel {
         }
     }
 
+    /// `ln P[S ≥ score]` under the exact null law: [`NullModel::tail_ln`] for every model but
+    /// vLLM's dual-key score with α ∉ {0, ½, 1}, whose exact tail (the law of a weighted sum
+    /// of two gamma variables, [`stats::weighted_gamma_pair_sf_ln`]) replaces vLLM's
+    /// moment-matched approximation. Verdicts and audits use this one.
+    ///
+    /// # Errors
+    /// As [`NullModel::tail_ln`].
+    ///
+    /// ```
+    /// use provmark::scheme::NullModel;
+    /// let m = NullModel::VllmDualKey { alpha: 0.1 };
+    /// // vLLM's approximation is anti-conservative here: its p is below the exact one.
+    /// assert!(m.tail_ln(16, 45.0)? < m.exact_tail_ln(16, 45.0)?);
+    /// # Ok::<(), provmark::Error>(())
+    /// ```
+    pub fn exact_tail_ln(&self, n: usize, score: f64) -> Result<f64> {
+        match *self {
+            NullModel::VllmDualKey { alpha } if !self.is_exact() => {
+                if n == 0 {
+                    return Ok(0.0);
+                }
+                stats::weighted_gamma_pair_sf_ln(n as f64, 1.0 - alpha, alpha, score)
+            }
+            _ => self.tail_ln(n, score),
+        }
+    }
+
+    /// Whether [`NullModel::tail_ln`] is the exact tail (false only for vLLM's dual-key p-value
+    /// with α ∉ {0, ½, 1}, a moment-matched approximation).
+    pub fn is_exact(&self) -> bool {
+        match *self {
+            NullModel::VllmDualKey { alpha } => alpha == 0.0 || alpha == 0.5 || alpha == 1.0,
+            _ => true,
+        }
+    }
+
     /// The null mean and variance of one score.
     pub fn moments(&self) -> (f64, f64) {
         match *self {

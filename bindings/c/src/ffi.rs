@@ -398,7 +398,8 @@ pub unsafe extern "C" fn provmark_detect(
             green: d.green as u64,
             gamma: d.gamma,
             z_score: d.z_score,
-            log10_p_value: d.log10_p_value,
+            // The exact tail (for vLLM's dual-key keys, not vLLM's approximation).
+            log10_p_value: d.exact_log10_p_value.unwrap_or(d.log10_p_value),
             verdict: match d.verdict {
                 Verdict::Watermarked => PROVMARK_VERDICT_WATERMARKED,
                 Verdict::NotWatermarked => PROVMARK_VERDICT_NOT_WATERMARKED,

@@ -37,6 +37,10 @@ pub struct Detection {
     p_value: f64,
     /// log10 of the p-value.
     log10_p_value: f64,
+    /// For vLLM's dual-key keys (alpha not 0, 1/2 or 1), whose `p_value` is vLLM's
+    /// moment-matched approximation: log10 of the exact tail, which the verdict uses. `None`
+    /// otherwise.
+    exact_log10_p_value: Option<f64>,
     /// `"watermarked"`, `"not_watermarked"` or `"insufficient"`.
     verdict: String,
     /// The significance level the verdict was taken at.
@@ -66,6 +70,9 @@ impl Detection {
         d.set_item("z_score", self.z_score)?;
         d.set_item("p_value", self.p_value)?;
         d.set_item("log10_p_value", self.log10_p_value)?;
+        if let Some(e) = self.exact_log10_p_value {
+            d.set_item("exact_log10_p_value", e)?;
+        }
         d.set_item("verdict", &self.verdict)?;
         Ok(d)
     }
@@ -146,6 +153,7 @@ pub fn detect(
         z_score: d.z_score,
         p_value: d.p_value,
         log10_p_value: d.log10_p_value,
+        exact_log10_p_value: d.exact_log10_p_value,
         verdict: d.verdict.to_string(),
         alpha,
         flags: d.flags.into_iter().map(flag_name).collect(),

@@ -120,6 +120,7 @@ class Detection:
     z_score: float
     p_value: float
     log10_p_value: float
+    exact_log10_p_value: float | None
     verdict: Literal["watermarked", "not_watermarked", "insufficient"]
     alpha: float
     flags: list[Literal["green", "red", "repeated", "no_context"]]

@@ -51,6 +51,9 @@ struct Report<'a> {
     z_score: f64,
     p_value: f64,
     log10_p_value: f64,
+    /// Only where `p_value` is not exact (vLLM's dual-key approximation): the exact tail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact_log10_p_value: Option<f64>,
     verdict: String,
 }
 
@@ -145,13 +148,18 @@ fn print_report(
             z_score: d.z_score,
             p_value: d.p_value,
             log10_p_value: d.log10_p_value,
+            exact_log10_p_value: d.exact_log10_p_value,
             verdict: d.verdict.to_string(),
         };
         out(serde_json::to_string(&r).unwrap_or_default())
     } else if !det.scheme().null().is_count() {
         // Gumbel-type scores: the statistic is a sum, not a count.
+        let exact = d
+            .exact_log10_p_value
+            .map(|e| format!(" (vLLM's approximation; exact p {})", format_p(e)))
+            .unwrap_or_default();
         out(format_args!(
-            "{name}: {} — score {:.3} over {} scored ({} tokens), z {:.2}, p {}, log10 p {:.2}",
+            "{name}: {} — score {:.3} over {} scored ({} tokens), z {:.2}, p {}, log10 p {:.2}{exact}",
             d.verdict,
             d.score,
             d.scored,
