@@ -102,3 +102,42 @@ fn tuple_dedup_would_be_anti_conservative() {
         assert!(rate > 2.0 * a, "P[p ≤ {a}] = {rate}");
     }
 }
+
+/// An audit pools SelfHash documents by (anchor, token) pairs across the corpus: two keys of
+/// the scheme (each with its own keyed dedup) give, on one document, exactly the detector's
+/// counts, and a pair repeated in a second document is not scored again.
+#[test]
+fn audits_pool_selfhash_pairs() {
+    use provmark::provenance::audit::{Audit, AuditConfig};
+    let keys: Vec<KeyFile> = [31u8, 32]
+        .iter()
+        .map(|&b| KeyFile {
+            secret: SecretKey::from_bytes([b; 32]),
+            scheme: SchemeConfig::SelfHash(SelfHashParams::default()),
+            tokenizer: Default::default(),
+            account: None,
+        })
+        .collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let doc: Vec<u32> = (0..300).map(|_| rng.random_range(0..VOCAB)).collect();
+    let mut audit = Audit::new(AuditConfig::default()).unwrap();
+    for k in &keys {
+        audit.add_key(k).unwrap();
+    }
+    audit.add_document(&doc, None).unwrap();
+    let once = audit.report().unwrap();
+    audit.add_document(&doc, None).unwrap();
+    let twice = audit.report().unwrap();
+    for (i, k) in keys.iter().enumerate() {
+        let d = Detector::new(k, VOCAB as usize, DetectorConfig::default())
+            .unwrap()
+            .detect(&doc)
+            .unwrap();
+        assert_eq!(once.rows[i].scored, d.scored as u64);
+        assert_eq!(once.rows[i].green, d.green as u64);
+        assert_eq!(
+            twice.rows[i].scored, once.rows[i].scored,
+            "repeats are not rescored"
+        );
+    }
+}

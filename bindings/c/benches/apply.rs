@@ -8,9 +8,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use provmark::key::SecretKey;
 use provmark::scheme::{Gumbel, GumbelParams, Kgw, KgwParams};
-use std::sync::Arc;
 use provmark_c::{CandidateSampler, TokenData};
 use std::hint::black_box;
+use std::sync::Arc;
 
 fn candidates(ids: impl Iterator<Item = i32>) -> Vec<TokenData> {
     ids.map(|id| TokenData {

@@ -162,6 +162,14 @@ fn tiny_eval_end_to_end() {
                 Queries::FreshPrompts,
             ],
         }),
+        // The side-by-side table at toy size (every scheme, 3 generations of 50 tokens, 40
+        // human tests each): the quick size is what `eval --quick` in CI measures.
+        schemes: Some(provmark_cli::eval::schemes::SchemesConfig {
+            samples: 3,
+            lengths: vec![25, 50],
+            human_keys: 2,
+            ..provmark_cli::eval::schemes::SchemesConfig::quick(2)
+        }),
         ..EvalConfig::quick()
     };
     let repetitive = vec![Document {
@@ -214,6 +222,24 @@ fn tiny_eval_end_to_end() {
         .find(|c| c.name.contains("100 % watermarked text is attributed"))
         .expect("the open-model attribution gate");
     assert!(gate.passed, "{gate:?}");
+    let schemes = r.schemes.as_ref().expect("the side-by-side table");
+    let names: Vec<&str> = schemes.rows.iter().map(|r| r.scheme.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "kgw",
+            "gumbel",
+            "synthid",
+            "selfhash",
+            "vllm-gumbel",
+            "vllm-red-green"
+        ]
+    );
+    assert!(schemes.rows.iter().all(|r| {
+        r.human_tests > 0
+            && r.power.iter().map(|p| p.0).eq([25, 50])
+            && r.power.iter().all(|p| (0.0..=1.0).contains(&p.1))
+    }));
     let md = provmark_cli::eval::tables::markdown(&r);
     assert!(md.contains("Radioactivity"));
     assert!(md.contains("True-positive rate") && md.contains("Robustness"));
