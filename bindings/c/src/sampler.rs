@@ -202,6 +202,9 @@ impl CandidateSampler {
     /// (an incomplete context; a repeated context under gumbel and the vllm-* schemes) are
     /// ordinary draws. The draw comes from the sampler's own generator. The chosen token is
     /// not recorded: [`CandidateSampler::accept`] it, as llama.cpp does after selecting.
+    /// A logit-bias key (kgw, selfhash) selects too, but its δ then lands after the engine's
+    /// temperature: the same green lists, a different strength; such keys belong first in the
+    /// chain, with [`CandidateSampler::apply`].
     ///
     /// # Errors
     /// [`Error::TokenOutOfRange`] for an id outside `[0, 2^21)`, [`Error::NonFiniteLogit`] for a
