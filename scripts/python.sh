@@ -11,19 +11,25 @@
 # PROVMARK_VENV (default ~/.cache/provmark/venv) is the virtualenv. The package is built in the
 # dev profile (PROVMARK_PY_PROFILE; its hot crates are at opt-level 3) so it reuses the
 # workspace's test build; users install with plain `pip install ./bindings/python` (release).
-# llama-cpp-python 0.3.36 is built from its sdist once (about 4 minutes, without native CPU
-# flags) into $PROVMARK_CACHE/wheels-portable and installed from there. torch and transformers (5.7 GB with their CUDA libraries) are not installed
-# here; the tests that need them skip unless they are present.
+# llama-cpp-python 0.3.36 is installed without a llama.cpp build of its own (seconds) and loads
+# the libllama of scripts/llama-cpp.sh (LLAMA_CPP_LIB_PATH, exported here; set it too to use
+# the virtualenv's llama_cpp by hand). torch and transformers (5.7 GB with their CUDA
+# libraries) are not installed here; the tests that need them skip unless they are present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${PROVMARK_VENV:-$HOME/.cache/provmark/venv}"
 PY="$VENV/bin/python"
 
 LLAMA_PY="llama-cpp-python==0.3.36"
-# Our own wheel of it, built without -march=native: a native build on a CPU with AMX enables
-# llama.cpp's AMX kernels, which crash (SIGSEGV in decode) in VMs that do not grant the AMX
-# state; pip's own wheel cache could hand back such a build, so the wheel lives here instead.
-WHEELS="${PROVMARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/provmark}/wheels-portable"
+# llama-cpp-python's Python code, without its own build of llama.cpp: it loads the libllama
+# that scripts/llama-cpp.sh builds (the same llama.cpp sources, vendored in that package's sdist,
+# built without -march=native and cached; the C example links it too) through
+# LLAMA_CPP_LIB_PATH. One llama.cpp build instead of two; and a native build on a CPU with AMX
+# enables llama.cpp's AMX kernels, which crash (SIGSEGV in decode) in VMs that do not grant the
+# AMX state.
+WHEELS="${PROVMARK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/provmark}/wheels-nolib"
+LLAMA_DIR="$(scripts/llama-cpp.sh build)"
+export LLAMA_CPP_LIB_PATH="$LLAMA_DIR/build/bin"
 
 env_setup() {
   if [ ! -x "$PY" ]; then
@@ -32,9 +38,9 @@ env_setup() {
   "$PY" -m pip install -q --disable-pip-version-check \
     "maturin==1.16.0" "numpy==2.4.6" "pytest==9.2.0" >&2
   if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-    echo "python.sh: building $LLAMA_PY without native CPU flags (about 4 minutes, once)" >&2
-    CMAKE_ARGS="-DGGML_NATIVE=OFF" "$PY" -m pip wheel -q --disable-pip-version-check \
-      --no-cache-dir --no-deps --no-binary llama-cpp-python "$LLAMA_PY" -w "$WHEELS" >&2
+    CMAKE_ARGS="-DLLAMA_BUILD=OFF -DMTMD_BUILD=OFF" "$PY" -m pip wheel -q \
+      --disable-pip-version-check --no-cache-dir --no-deps --no-binary llama-cpp-python \
+      "$LLAMA_PY" -w "$WHEELS" >&2
   fi
   "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
     "$WHEELS"/llama_cpp_python-0.3.36-*.whl >&2
