@@ -31,6 +31,19 @@ fn warn_all(py: Python<'_>, warnings: &[String]) -> PyResult<()> {
     Ok(())
 }
 
+/// A token id from Python, or `TokenOutOfRangeError` outside `0 .. 2^21`.
+fn token_id(token: i64) -> PyResult<u32> {
+    u32::try_from(token)
+        .ok()
+        .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
+        .ok_or_else(|| {
+            crate::errors::raise(
+                "TokenOutOfRangeError",
+                format!("token id {token} is outside 0 .. 2^21"),
+            )
+        })
+}
+
 fn no_pickle(what: &str) -> PyErr {
     PyTypeError::new_err(format!(
         "{what} holds a secret and cannot be pickled or copied; load it from its key file in each process"
@@ -484,15 +497,7 @@ impl Key {
         let scheme = self.biasing()?;
         let width = scheme.context_rule().width;
         let tail = ids::tail(context, width, "context")?;
-        let token = u32::try_from(token)
-            .ok()
-            .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
-            .ok_or_else(|| {
-                crate::errors::raise(
-                    "TokenOutOfRangeError",
-                    format!("token id {token} is outside 0 .. 2^21"),
-                )
-            })?;
+        let token = token_id(token)?;
         if tail.as_slice().len() < width {
             return Ok(None);
         }
@@ -621,15 +626,7 @@ impl KeyedSampler {
 
     /// Records the token the sequence continued with.
     fn accept(&mut self, token: i64) -> PyResult<()> {
-        let token = u32::try_from(token)
-            .ok()
-            .filter(|&t| (t as usize) < provmark::prf::MAX_VOCAB)
-            .ok_or_else(|| {
-                crate::errors::raise(
-                    "TokenOutOfRangeError",
-                    format!("token id {token} is outside 0 .. 2^21"),
-                )
-            })?;
+        let token = token_id(token)?;
         self.steps.push(token);
         Ok(())
     }
