@@ -24,7 +24,7 @@ use rand_chacha::ChaCha20Rng;
 const VOCAB: usize = 4_000;
 
 /// Every scheme, keyed from `seed`, as a key file would describe it.
-fn schemes(seed: u64) -> Vec<KeyFile> {
+pub(crate) fn schemes(seed: u64) -> Vec<KeyFile> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let kgw = |params: KgwParams, rng: &mut ChaCha20Rng| KeyFile {
         secret: SecretKey::from_bytes(rng.random()),

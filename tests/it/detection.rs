@@ -11,7 +11,12 @@ use rand_chacha::ChaCha20Rng;
 
 const VOCAB: usize = 16_000;
 
-fn generate(lm: &SyntheticLm, kgw: Option<&Kgw>, n: usize, rng: &mut ChaCha20Rng) -> Vec<u32> {
+pub(crate) fn generate(
+    lm: &SyntheticLm,
+    kgw: Option<&Kgw>,
+    n: usize,
+    rng: &mut ChaCha20Rng,
+) -> Vec<u32> {
     let mut sampler = Sampler::new(SamplingConfig::default()).unwrap();
     let mut logits = vec![0.0; lm.vocab_size()];
     let mut ids = Vec::new();

@@ -8,6 +8,7 @@ mod provenance;
 mod selfhash;
 mod tails;
 mod vllm;
+mod window;
 
 /// Reads a file under `tests/data/`.
 pub fn data(name: &str) -> String {

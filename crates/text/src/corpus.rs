@@ -5,6 +5,21 @@
 //! Unreadable or malformed inputs do not stop a read: they are listed in
 //! [`Corpus::skipped`] with the reason, and everything else is returned.
 //!
+//! **Which files a directory contributes.** Walking a directory (recursively, in sorted order,
+//! following symbolic links to files and directories, each directory once):
+//!
+//! * files ending in one of [`TEXT_EXTS`] are read; other files are left out silently (images,
+//!   archives, key files);
+//! * hidden files and directories (`.git`, `.cache`) are left out silently;
+//! * metadata files — `SOURCES`, `README`, `LICENSE`, `COPYING`, `NOTICE`, `CHANGELOG`,
+//!   `AUTHORS`, `CITATION` and `MANIFEST` with any of those extensions ([`is_metadata`]) — are
+//!   not documents of the corpus: they are reported as skipped, and read only with
+//!   [`ReadOptions::metadata_files`];
+//! * a file or directory that cannot be read, a broken link and a link cycle are reported as
+//!   skipped, with the reason.
+//!
+//! A file named directly is always read, whatever its name or extension.
+//!
 //! ```
 //! let text = provmark_text::corpus::html_to_text(
 //!     "<main><h1>Title</h1><p>Hello &amp; <b>welcome</b>.</p><pre>let x = 1;</pre></main>");
@@ -60,7 +75,7 @@ pub struct Corpus {
 }
 
 /// File extensions read when walking a directory.
-const TEXT_EXTS: &[&str] = &["txt", "text", "md", "jsonl", "ndjson", "html", "htm"];
+pub const TEXT_EXTS: &[&str] = &["txt", "text", "md", "jsonl", "ndjson", "html", "htm"];
 
 /// One item met while reading inputs (see [`visit`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,23 +90,63 @@ pub enum Item {
     Skipped(Skipped),
 }
 
+/// How directories are walked (see the module documentation for the rule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read metadata files ([`is_metadata`]) found in directories as documents too.
+    pub metadata_files: bool,
+}
+
+/// Whether a file found in a directory is metadata about the corpus rather than a document of
+/// it: its name without extension is `SOURCES`, `README`, `LICENSE`, `COPYING`, `NOTICE`,
+/// `CHANGELOG`, `AUTHORS`, `CITATION` or `MANIFEST` (any case).
+///
+/// ```
+/// use provmark_text::corpus::is_metadata;
+/// assert!(is_metadata("corpus/SOURCES.md".as_ref()));
+/// assert!(is_metadata("LICENSE.txt".as_ref()));
+/// assert!(!is_metadata("chapter-1.txt".as_ref()));
+/// ```
+pub fn is_metadata(path: &Path) -> bool {
+    const NAMES: &[&str] = &[
+        "sources",
+        "readme",
+        "license",
+        "licence",
+        "copying",
+        "notice",
+        "changelog",
+        "authors",
+        "citation",
+        "manifest",
+    ];
+    path.file_stem()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| NAMES.contains(&n.to_ascii_lowercase().as_str()))
+}
+
 /// Streams the documents of files and directories to `f`, one at a time, so a corpus of any
-/// size is read in bounded memory. Directories are walked recursively in sorted order.
+/// size is read in bounded memory, with the default [`ReadOptions`].
 ///
 /// # Errors
 /// [`Error::Io`] when a named path does not exist; problems with files inside are reported
 /// as [`Item::Skipped`].
 pub fn visit(paths: &[PathBuf], f: &mut dyn FnMut(Item)) -> Result<()> {
+    visit_with(paths, ReadOptions::default(), f)
+}
+
+/// [`visit`] with options.
+///
+/// # Errors
+/// As [`visit`].
+pub fn visit_with(paths: &[PathBuf], opts: ReadOptions, f: &mut dyn FnMut(Item)) -> Result<()> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            let mut skipped = Vec::new();
-            walk(p, &mut files, &mut skipped);
+            let (files, skipped) = walk_dir(p, opts);
             for s in skipped {
                 f(Item::Skipped(s));
             }
-            files.sort();
             for file in files {
                 read_file(&file, f);
             }
@@ -104,13 +159,15 @@ pub fn visit(paths: &[PathBuf], f: &mut dyn FnMut(Item)) -> Result<()> {
 
 /// The files [`visit`] would read under `paths`, with their sizes (for progress reporting).
 pub fn list_files(paths: &[PathBuf]) -> Vec<(PathBuf, u64)> {
+    list_files_with(paths, ReadOptions::default())
+}
+
+/// [`list_files`] with options.
+pub fn list_files_with(paths: &[PathBuf], opts: ReadOptions) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut files = Vec::new();
-            walk(p, &mut files, &mut Vec::new());
-            files.sort();
-            out.extend(files);
+            out.extend(walk_dir(p, opts).0);
         } else {
             out.push(p.clone());
         }
@@ -245,18 +302,52 @@ pub(crate) fn read_jsonl(source: &str, text: &str, f: &mut dyn FnMut(Item)) {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) {
+/// The files to read under `dir`, sorted, and what was skipped (module documentation).
+fn walk_dir(dir: &Path, opts: ReadOptions) -> (Vec<PathBuf>, Vec<Skipped>) {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    walk(dir, opts, &mut seen, &mut files, &mut skipped);
+    files.sort();
+    skipped.sort_by(|a, b| a.source.cmp(&b.source));
+    (files, skipped)
+}
+
+fn walk(
+    dir: &Path,
+    opts: ReadOptions,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    skipped: &mut Vec<Skipped>,
+) {
+    let skip = |skipped: &mut Vec<Skipped>, path: &Path, reason: String| {
+        skipped.push(Skipped {
+            source: path.display().to_string(),
+            reason,
+        })
+    };
+    // Each directory once, however many links lead to it (and no cycles).
+    match std::fs::canonicalize(dir) {
+        Ok(real) => {
+            if !seen.insert(real) {
+                let why = "a directory already read (symbolic link cycle or alias)";
+                return skip(skipped, dir, why.into());
+            }
+        }
+        Err(e) => return skip(skipped, dir, e.to_string()),
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) => {
-            skipped.push(Skipped {
-                source: dir.display().to_string(),
-                reason: e.to_string(),
-            });
-            return;
-        }
+        Err(e) => return skip(skipped, dir, e.to_string()),
     };
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                skip(skipped, dir, format!("cannot list an entry: {e}"));
+                continue;
+            }
+        };
         let path = entry.path();
         let hidden = path
             .file_name()
@@ -265,19 +356,31 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) {
         if hidden {
             continue;
         }
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, out, skipped),
-            Ok(t) if t.is_file() => {
-                let ext = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if TEXT_EXTS.contains(&ext.as_str()) {
-                    out.push(path);
-                }
+        // Follows symbolic links.
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                skip(skipped, &path, format!("cannot read (a broken link?): {e}"));
+                continue;
             }
-            _ => {}
+        };
+        if meta.is_dir() {
+            walk(&path, opts, seen, out, skipped);
+        } else if meta.is_file() {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if !TEXT_EXTS.contains(&ext.as_str()) {
+                continue;
+            }
+            if is_metadata(&path) && !opts.metadata_files {
+                let why = "a metadata file, not a document (read it by naming it)";
+                skip(skipped, &path, why.into());
+                continue;
+            }
+            out.push(path);
         }
     }
 }
@@ -491,6 +594,66 @@ mod tests {
         assert!(c.skipped.iter().any(|s| s.source.ends_with("b.jsonl:2")));
         assert!(c.skipped.iter().any(|s| s.source.ends_with("bad.txt")));
         assert!(Corpus::read(&[dir.join("nope")]).is_err());
+    }
+
+    /// Symbolic links are followed (to files, to directories, named on the command line), a
+    /// cycle and a broken link are reported, metadata files are skipped unless asked for, and
+    /// an unreadable file is reported.
+    #[cfg(unix)]
+    #[test]
+    fn links_metadata_and_unreadable_files() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let base = std::env::temp_dir().join(format!("provmark-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (real, links) = (base.join("real"), base.join("links"));
+        std::fs::create_dir_all(real.join("deep")).unwrap();
+        std::fs::create_dir_all(&links).unwrap();
+        std::fs::write(real.join("one.txt"), "One.").unwrap();
+        std::fs::write(real.join("deep/two.txt"), "Two.").unwrap();
+        std::fs::write(real.join("SOURCES.md"), "Where the texts come from.").unwrap();
+        symlink(real.join("one.txt"), links.join("one.txt")).unwrap();
+        symlink(real.join("deep"), links.join("deep")).unwrap();
+        symlink(&links, links.join("loop")).unwrap();
+        symlink(base.join("missing.txt"), links.join("broken.txt")).unwrap();
+        let c = Corpus::read(std::slice::from_ref(&links)).unwrap();
+        let texts: Vec<&str> = c.documents.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts, vec!["Two.", "One."]);
+        let reasons: Vec<String> = c.skipped.iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(c.skipped.len(), 2, "{reasons:?}");
+        assert!(c.skipped.iter().any(|s| s.source.ends_with("broken.txt")));
+        assert!(c.skipped.iter().any(|s| s.source.ends_with("loop")));
+        // A link named directly.
+        let one = Corpus::read(&[links.join("one.txt")]).unwrap();
+        assert_eq!(one.documents.len(), 1);
+        // Metadata: reported, read when asked for or named.
+        let c = Corpus::read(std::slice::from_ref(&real)).unwrap();
+        assert_eq!(c.documents.len(), 2);
+        assert!(c.skipped[0].reason.contains("metadata"), "{:?}", c.skipped);
+        let mut n = 0;
+        let opts = ReadOptions {
+            metadata_files: true,
+        };
+        visit_with(std::slice::from_ref(&real), opts, &mut |i| {
+            n += usize::from(matches!(i, Item::Document(_)))
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            Corpus::read(&[real.join("SOURCES.md")])
+                .unwrap()
+                .documents
+                .len(),
+            1
+        );
+        // An unreadable file is reported (not when running as root, who reads it anyway).
+        let locked = real.join("locked.txt");
+        std::fs::write(&locked, "Locked.").unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::read(&locked).is_err() {
+            let c = Corpus::read(std::slice::from_ref(&real)).unwrap();
+            assert!(c.skipped.iter().any(|s| s.source.ends_with("locked.txt")));
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct AuditArgs {
     /// A key to test (repeatable).
     #[arg(long = "key")]

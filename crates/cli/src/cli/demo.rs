@@ -3,7 +3,7 @@
 
 use super::lm::load_corpus;
 use super::model::{self, PromptStyle};
-use super::{CliResult, Context, out};
+use super::{CliResult, OutDir, out};
 use clap::Args;
 use provmark::detect::format_p;
 use provmark::text::TokenizerSpec;
@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// Corpus (files, directories, JSON Lines, HTML); default: the Rust toolchain's books.
     #[arg(long)]
@@ -20,16 +21,19 @@ pub struct DemoArgs {
     /// Directory for the HTML report.
     #[arg(long, default_value = "provmark-demo")]
     out: PathBuf,
+    /// Replace a report already in the output directory (refused otherwise).
+    #[arg(long)]
+    force: bool,
     /// A real model instead of the n-gram model: a GGUF file or `smollm2` (the reference model
     /// fetched by scripts/fetch-model.sh). It answers built-in chat prompts with its own
     /// tokenizer; --corpus is not used.
     #[arg(long)]
     model: Option<String>,
     /// Tokens per continuation (at most, for a chat model's answers).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::positive)]
     tokens: usize,
     /// Number of prompts.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = super::positive)]
     prompts: usize,
     /// Sampling temperature (default 0.8 for the n-gram model, 0.7 for a real model).
     #[arg(long)]
@@ -65,6 +69,7 @@ const CHAT_PROMPTS: [&str; 8] = [
 
 pub fn run(a: DemoArgs) -> CliResult<ExitCode> {
     let t0 = Instant::now();
+    let dir = OutDir::prepare(&a.out, &["report.html"], a.force)?;
     let real = a.model.is_some();
     let mut cfg = DemoConfig {
         tokens: a.tokens,
@@ -141,11 +146,7 @@ pub fn run(a: DemoArgs) -> CliResult<ExitCode> {
         ))?;
     }
     let html = demo::report(&result, tok.as_ref(), &cfg)?;
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| provmark::Error::io(&a.out, e))
-        .context("creating the report directory")?;
-    let path = a.out.join("report.html");
-    std::fs::write(&path, html).map_err(|e| provmark::Error::io(&path, e))?;
+    let path = dir.write("report.html", html)?;
     out(format_args!(
         "report: {} ({:.1}s)",
         path.display(),

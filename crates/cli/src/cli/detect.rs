@@ -1,22 +1,36 @@
-//! `provmark detect`: test files or stdin for a key's watermark.
+//! `provmark detect`: test files, JSON Lines records or stdin for a key's watermark.
+//!
+//! Exit status, as grep's: 0 when the watermark was found in at least one input, 1 when in
+//! none, 2 when an input could not be read or scored (every other input is still reported).
 
-use super::{CliResult, Context, load_key, out};
+use super::{CliError, CliResult, Context, load_key, out, progress};
 use clap::Args;
-use provmark::detect::{Detection, Detector, DetectorConfig, format_p, parse_token_ids};
+use provmark::detect::{
+    Detection, Detector, DetectorConfig, EProcess, Localization, Verdict, WindowConfig, format_p,
+    parse_token_ids,
+};
 use provmark::text::{Tokenizer, TokenizerSpec};
 use serde::Serialize;
+use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct DetectArgs {
     /// The key file.
     #[arg(long)]
     key: PathBuf,
-    /// Inputs are JSON arrays of token ids instead of text.
+    /// Inputs are JSON arrays of token ids instead of text: one array per input, or one per
+    /// line.
     #[arg(long)]
     ids: bool,
+    /// Inputs are JSON Lines, one record per line: `{"text": …}`, or `{"tokens": […]}` (also
+    /// `"ids"`), with an optional `"id"` echoed in the report. Without this flag an input whose
+    /// every non-empty line is such a record is read as JSON Lines too.
+    #[arg(long, conflicts_with = "ids")]
+    jsonl: bool,
     /// Significance level for the verdict.
     #[arg(long, default_value_t = 1e-6)]
     alpha: f64,
@@ -30,31 +44,96 @@ pub struct DetectArgs {
     /// Tokenize with this instead of the key's tokenizer (o200k_base, cl100k_base or a path).
     #[arg(long)]
     tokenizer: Option<String>,
-    /// One JSON object per input and line.
+    /// Find the most significant watermarked span (windows of at least --min-window scored
+    /// tokens, Bonferroni-corrected over every window tried); the verdict is the span's.
+    #[arg(long, conflicts_with = "sequential")]
+    localize: bool,
+    /// The shortest window of --localize, in scored tokens.
+    #[arg(long, default_value_t = 32, requires = "localize", value_parser = super::positive)]
+    min_window: usize,
+    /// The anytime-valid sequential test (an e-process checked after every token); reports the
+    /// token at which it crossed 1/alpha, and the verdict is whether it did.
+    #[arg(long)]
+    sequential: bool,
+    /// Exit 0 whenever every input was read, watermarked or not (instead of 1 when none was).
+    #[arg(long)]
+    exit_zero: bool,
+    /// One JSON object per input and line (an input that fails gives `{"input", "error"}`).
     #[arg(long)]
     json: bool,
     /// Input files; `-` or none reads stdin.
     files: Vec<String>,
 }
 
-/// The JSON report of one input: exactly these fields.
+/// The JSON report of one input. `log10_p_value` is authoritative: `p_value` is `null` where
+/// the p-value is below the smallest normal double (it would print as 0, which reads as
+/// certainty), and `p_value_text` always shows it in decimal.
 #[derive(Serialize)]
 struct Report<'a> {
     input: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
     scheme: &'a str,
     key_id: &'a str,
+    /// `fixed` (the whole text), `windowed` (--localize) or `sequential`.
+    test: &'static str,
     tokens: usize,
     scored: usize,
     score: f64,
     green: usize,
     gamma: f64,
     z_score: f64,
-    p_value: f64,
+    p_value: Option<f64>,
+    p_value_text: String,
     log10_p_value: f64,
     /// Only where `p_value` is not exact (vLLM's dual-key approximation): the exact tail.
     #[serde(skip_serializing_if = "Option::is_none")]
     exact_log10_p_value: Option<f64>,
-    verdict: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span: Option<&'a SpanReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequential: Option<&'a SequentialReport>,
+    verdict: &'a str,
+}
+
+#[derive(Serialize)]
+struct SpanReport {
+    start_token: usize,
+    end_token: usize,
+    /// Character offsets into the (decoded) text.
+    start_char: usize,
+    end_char: usize,
+    scored: usize,
+    score: f64,
+    windows: usize,
+    log10_p_window: f64,
+    log10_p_corrected: f64,
+}
+
+#[derive(Serialize)]
+struct SequentialReport {
+    alpha: f64,
+    log10_e_value: f64,
+    crossed_at_token: Option<usize>,
+    crossed_after_scored: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    input: &'a str,
+    error: String,
+}
+
+/// One thing to test: a file, or one line of a JSON Lines or `--ids` file.
+struct Record {
+    name: String,
+    id: Option<Value>,
+    payload: Payload,
+}
+
+enum Payload {
+    Text(String),
+    Ids(Vec<u32>),
 }
 
 pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
@@ -70,28 +149,59 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         min_scored: a.min_tokens,
     };
     let det = Detector::new(&key, tok.vocab_size(), config)?;
-    let scheme = key.scheme.name();
+    if a.localize && a.min_window == 0 {
+        return Err(provmark::Error::param("min-window", "must be at least 1").into());
+    }
     let inputs = if a.files.is_empty() {
         vec!["-".to_string()]
     } else {
         a.files.clone()
     };
-    let mut failed = false;
+    let (mut found, mut failed) = (false, false);
     for input in &inputs {
-        match detect_one(input, a.ids, tok.as_ref(), &det) {
-            Ok(d) => print_report(input, scheme, &det, &d, a.json)?,
+        let name = if input == "-" { "<stdin>" } else { input };
+        let records = match read_input(input).and_then(|b| records(name, b, &a)) {
+            Ok(r) => r,
             Err(e) if e.is_broken_pipe() => return Err(e),
             Err(e) => {
                 failed = true;
-                eprintln!("provmark: {e}");
+                report_error(name, &e, a.json)?;
+                continue;
+            }
+        };
+        for rec in records {
+            match test_one(&rec, tok.as_ref(), &det, &a) {
+                Ok(r) => {
+                    found |= r.verdict == Verdict::Watermarked.to_string();
+                    print_report(&r, &det, a.json)?;
+                }
+                Err(e) if e.is_broken_pipe() => return Err(e),
+                Err(e) => {
+                    failed = true;
+                    report_error(&rec.name, &e, a.json)?;
+                }
             }
         }
     }
     Ok(if failed {
         ExitCode::from(2)
-    } else {
+    } else if found || a.exit_zero {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+fn report_error(name: &str, e: &CliError, json: bool) -> CliResult<()> {
+    eprintln!("provmark: {e}");
+    if json {
+        let r = ErrorReport {
+            input: name,
+            error: e.to_string(),
+        };
+        out(serde_json::to_string(&r).unwrap_or_default())?;
+    }
+    Ok(())
 }
 
 fn read_input(input: &str) -> CliResult<Vec<u8>> {
@@ -108,9 +218,39 @@ fn read_input(input: &str) -> CliResult<Vec<u8>> {
     Ok(buf)
 }
 
-fn detect_one(input: &str, ids: bool, tok: &dyn Tokenizer, det: &Detector) -> CliResult<Detection> {
-    let bytes = read_input(input)?;
-    let name = if input == "-" { "<stdin>" } else { input };
+/// A JSON Lines record's payload, or why the line is not one.
+fn jsonl_record(line: &str) -> Result<(Option<Value>, Payload), String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let Value::Object(mut m) = v else {
+        return Err("not a JSON object".into());
+    };
+    let id = m.remove("id");
+    if let Some(t) = m.remove("text") {
+        return match t {
+            Value::String(s) => Ok((id, Payload::Text(s))),
+            _ => Err("\"text\" is not a string".into()),
+        };
+    }
+    for field in ["tokens", "ids"] {
+        if let Some(t) = m.remove(field) {
+            let ids: Vec<u32> = serde_json::from_value(t).map_err(|e| {
+                format!("\"{field}\" is not an array of token ids (integers 0 to 4294967295): {e}")
+            })?;
+            return Ok((id, Payload::Ids(ids)));
+        }
+    }
+    Err("a record needs \"text\", \"tokens\" or \"ids\"".into())
+}
+
+fn non_empty_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+}
+
+/// Splits one input into the records to test.
+fn records(name: &str, bytes: Vec<u8>, a: &DetectArgs) -> CliResult<Vec<Record>> {
     let text = String::from_utf8(bytes)
         .map_err(|e| {
             provmark::Error::InvalidInput(format!(
@@ -119,66 +259,230 @@ fn detect_one(input: &str, ids: bool, tok: &dyn Tokenizer, det: &Detector) -> Cl
             ))
         })
         .context(name)?;
-    let tokens = if ids {
-        parse_token_ids(&text).context(name)?
-    } else {
-        tok.encode(&text).context(name)?
+    let whole = |payload| {
+        vec![Record {
+            name: name.to_string(),
+            id: None,
+            payload,
+        }]
     };
-    det.detect(&tokens).context(name)
+    if a.ids {
+        // One array for the whole input, else one per line.
+        if let Ok(ids) = parse_token_ids(&text) {
+            return Ok(whole(Payload::Ids(ids)));
+        }
+        let mut out = Vec::new();
+        for (n, line) in non_empty_lines(&text) {
+            let ids = parse_token_ids(line).context(format!("{name}:{n}"))?;
+            out.push(Record {
+                name: format!("{name}:{n}"),
+                id: None,
+                payload: Payload::Ids(ids),
+            });
+        }
+        if out.is_empty() {
+            return Err(CliError::about(
+                name,
+                provmark::Error::InvalidInput("holds no token ids".into()),
+            ));
+        }
+        return Ok(out);
+    }
+    let parsed: Vec<_> = non_empty_lines(&text)
+        .map(|(n, l)| (n, jsonl_record(l)))
+        .collect();
+    let looks_jsonl = !parsed.is_empty() && parsed.iter().all(|(_, r)| r.is_ok());
+    if !a.jsonl && !looks_jsonl {
+        return Ok(whole(Payload::Text(text)));
+    }
+    if parsed.is_empty() {
+        return Err(CliError::about(
+            name,
+            provmark::Error::InvalidInput("holds no JSON Lines records".into()),
+        ));
+    }
+    parsed
+        .into_iter()
+        .map(|(n, r)| {
+            let (id, payload) = r
+                .map_err(provmark::Error::InvalidInput)
+                .context(format!("{name}:{n}"))?;
+            Ok(Record {
+                name: format!("{name}:{n}"),
+                id,
+                payload,
+            })
+        })
+        .collect()
 }
 
-fn print_report(
-    input: &str,
-    scheme: &str,
+/// What one record's report holds, before printing.
+struct Outcome<'r> {
+    rec: &'r Record,
+    d: Detection,
+    test: &'static str,
+    span: Option<SpanReport>,
+    sequential: Option<SequentialReport>,
+    verdict: String,
+}
+
+fn test_one<'r>(
+    rec: &'r Record,
+    tok: &dyn Tokenizer,
     det: &Detector,
-    d: &Detection,
-    json: bool,
-) -> CliResult<()> {
-    let name = if input == "-" { "<stdin>" } else { input };
+    a: &DetectArgs,
+) -> CliResult<Outcome<'r>> {
+    let name = rec.name.as_str();
+    let tokens = match &rec.payload {
+        Payload::Ids(ids) => ids.clone(),
+        Payload::Text(t) => {
+            let _p = progress::spinner(t.len(), format!("tokenizing {name}"));
+            tok.encode(t).context(name)?
+        }
+    };
+    let d = progress::scored(det, &tokens, name).context(name)?;
+    let mut out = Outcome {
+        rec,
+        test: "fixed",
+        span: None,
+        sequential: None,
+        verdict: d.verdict.to_string(),
+        d,
+    };
+    if a.localize {
+        let found = det
+            .localize(
+                &out.d,
+                &WindowConfig {
+                    min_len: a.min_window,
+                },
+            )
+            .context(name)?;
+        out.test = "windowed";
+        out.verdict = match &found.span {
+            Some(s) => s.verdict.to_string(),
+            None => Verdict::Insufficient.to_string(),
+        };
+        out.span = span_report(&found, &tokens, tok).context(name)?;
+    }
+    if a.sequential {
+        let mut e = EProcess::new(det.scheme().null(), a.alpha).context(name)?;
+        let mut crossed_at = None;
+        for p in &out.d.scored_positions {
+            if e.update(p.score) && crossed_at.is_none() {
+                crossed_at = Some(p.token);
+            }
+        }
+        out.test = "sequential";
+        out.verdict = if crossed_at.is_some() {
+            Verdict::Watermarked
+        } else if out.d.scored < a.min_tokens {
+            Verdict::Insufficient
+        } else {
+            Verdict::NotWatermarked
+        }
+        .to_string();
+        out.sequential = Some(SequentialReport {
+            alpha: a.alpha,
+            log10_e_value: e.ln_e_value() / std::f64::consts::LN_10,
+            crossed_at_token: crossed_at,
+            crossed_after_scored: e.crossed_after(),
+        });
+    }
+    Ok(out)
+}
+
+fn span_report(
+    found: &Localization,
+    tokens: &[u32],
+    tok: &dyn Tokenizer,
+) -> provmark::Result<Option<SpanReport>> {
+    let Some(s) = &found.span else {
+        return Ok(None);
+    };
+    let chars = |end: usize| tok.decode(&tokens[..end]).map(|t| t.chars().count());
+    Ok(Some(SpanReport {
+        start_token: s.start_token,
+        end_token: s.end_token,
+        start_char: chars(s.start_token)?,
+        end_char: chars(s.end_token)?,
+        scored: s.scored,
+        score: s.score,
+        windows: found.windows,
+        log10_p_window: s.log10_p_window,
+        log10_p_corrected: s.log10_p_corrected,
+    }))
+}
+
+fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
+    let d = &o.d;
+    let name = o.rec.name.as_str();
     if json {
+        let p = 10f64.powf(d.log10_p_value);
         let r = Report {
             input: name,
-            scheme,
+            id: o.rec.id.as_ref(),
+            scheme: det.scheme().name(),
             key_id: det.key_id().as_str(),
+            test: o.test,
             tokens: d.tokens,
             scored: d.scored,
             score: d.score,
             green: d.green,
             gamma: d.gamma,
             z_score: d.z_score,
-            p_value: d.p_value,
+            p_value: (p >= f64::MIN_POSITIVE).then_some(p),
+            p_value_text: format_p(d.log10_p_value),
             log10_p_value: d.log10_p_value,
             exact_log10_p_value: d.exact_log10_p_value,
-            verdict: d.verdict.to_string(),
+            span: o.span.as_ref(),
+            sequential: o.sequential.as_ref(),
+            verdict: &o.verdict,
         };
-        out(serde_json::to_string(&r).unwrap_or_default())
-    } else if !det.scheme().null().is_count() {
-        // Gumbel-type scores: the statistic is a sum, not a count.
-        let exact = d
-            .exact_log10_p_value
-            .map(|e| format!(" (vLLM's approximation; exact p {})", format_p(e)))
-            .unwrap_or_default();
-        out(format_args!(
-            "{name}: {} — score {:.3} over {} scored ({} tokens), z {:.2}, p {}, log10 p {:.2}{exact}",
-            d.verdict,
-            d.score,
-            d.scored,
-            d.tokens,
-            d.z_score,
-            format_p(d.log10_p_value),
-            d.log10_p_value
-        ))
-    } else {
-        out(format_args!(
-            "{name}: {} — {} green of {} scored ({} tokens), gamma {}, z {:.2}, p {}, log10 p {:.2}",
-            d.verdict,
-            d.green,
-            d.scored,
-            d.tokens,
-            d.gamma,
-            d.z_score,
-            format_p(d.log10_p_value),
-            d.log10_p_value
-        ))
+        return out(serde_json::to_string(&r).unwrap_or_default());
     }
+    let stat = if det.scheme().null().is_count() {
+        format!(
+            "{} green of {} scored ({} tokens), gamma {}",
+            d.green, d.scored, d.tokens, d.gamma
+        )
+    } else {
+        // Gumbel-type scores: the statistic is a sum, not a count.
+        format!(
+            "score {:.3} over {} scored ({} tokens)",
+            d.score, d.scored, d.tokens
+        )
+    };
+    let exact = d
+        .exact_log10_p_value
+        .map(|e| format!(" (vLLM's approximation; exact p {})", format_p(e)))
+        .unwrap_or_default();
+    let mut line = format!(
+        "{name}: {} — {stat}, z {:.2}, p {}, log10 p {:.2}{exact}",
+        o.verdict,
+        d.z_score,
+        format_p(d.log10_p_value),
+        d.log10_p_value
+    );
+    if let Some(s) = &o.span {
+        line += &format!(
+            "; span tokens {}..{} (chars {}..{}), p {} corrected for {} windows",
+            s.start_token,
+            s.end_token,
+            s.start_char,
+            s.end_char,
+            format_p(s.log10_p_corrected),
+            s.windows
+        );
+    }
+    if let Some(s) = &o.sequential {
+        line += &match s.crossed_at_token {
+            Some(t) => format!("; sequential test crossed at token {t}"),
+            None => format!(
+                "; sequential test did not cross (e-value 10^{:.2})",
+                s.log10_e_value
+            ),
+        };
+    }
+    out(line)
 }

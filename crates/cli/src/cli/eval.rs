@@ -1,7 +1,7 @@
 //! `provmark eval`: the evaluation grid, written as JSON, Markdown tables and SVG plots.
 
 use super::lm::load_corpus;
-use super::{CliResult, out};
+use super::{CliResult, OutDir, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use provmark::text::TokenizerSpec;
@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// Corpus (files, directories, JSON Lines, HTML); default: the Rust toolchain's books.
     /// With --model: one more human domain for the false-positive table.
@@ -28,11 +29,14 @@ pub struct EvalArgs {
     /// Output directory.
     #[arg(long, default_value = "provmark-eval")]
     out: PathBuf,
+    /// Replace result files already in the output directory (refused otherwise).
+    #[arg(long)]
+    force: bool,
     /// Master seed.
     #[arg(long)]
     seed: Option<u64>,
     /// Watermarked generations per configuration (overrides the preset).
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive)]
     samples: Option<usize>,
     /// Run only the distillation (radioactivity) experiment; writes radioactivity.json / .md.
     #[arg(long)]
@@ -58,13 +62,13 @@ pub struct EvalArgs {
     #[arg(long, requires = "model")]
     prompt_file: Option<PathBuf>,
     /// Use only the first N prompts.
-    #[arg(long, requires = "model")]
+    #[arg(long, requires = "model", value_parser = super::positive)]
     limit: Option<usize>,
     /// Maximum answer length in tokens (default 400; 100 with --quick).
-    #[arg(long, requires = "model")]
+    #[arg(long, requires = "model", value_parser = super::positive)]
     tokens: Option<usize>,
     /// Worker threads, each with its own model instance (default: the core count).
-    #[arg(long, requires = "model")]
+    #[arg(long, requires = "model", value_parser = super::positive)]
     threads: Option<usize>,
     /// With --model: compare every scheme side by side on the model instead (power by length,
     /// human false positives, NLL, agreement, robustness); writes schemes.json / schemes.md.
@@ -160,25 +164,22 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     if a.radioactivity_only {
         return radioactivity_only(&a, &inputs, &cfg, t0);
     }
+    let mut files = vec!["results.json", "results.md"];
+    #[cfg(feature = "plots")]
+    files.extend(provmark_cli::eval::plots::FILES);
+    let dir = OutDir::prepare(&a.out, &files, a.force)?;
     let results = grid::run(&inputs, &cfg, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
-    let write = |name: &str, body: String| -> CliResult<()> {
-        let p = a.out.join(name);
-        std::fs::write(&p, body).map_err(|e| provmark::Error::io(&p, e))?;
-        Ok(())
-    };
-    write(
+    dir.write(
         "results.json",
         serde_json::to_string_pretty(&results).unwrap_or_default(),
     )?;
-    let md = tables::markdown(&results);
-    write("results.md", md)?;
+    dir.write("results.md", tables::markdown(&results))?;
     #[cfg(feature = "plots")]
-    provmark_cli::eval::plots::write_all(&results, &a.out)?;
+    provmark_cli::eval::plots::write_all(&results, dir.path())?;
     let mut ok = true;
     for c in &results.checks {
         ok &= c.passed;
@@ -213,6 +214,7 @@ fn radioactivity_only(
     cfg: &EvalConfig,
     t0: Instant,
 ) -> CliResult<ExitCode> {
+    let dir = OutDir::prepare(&a.out, &["radioactivity.json", "radioactivity.md"], a.force)?;
     let rc = cfg.radioactivity.clone().unwrap_or_else(RadioConfig::full);
     let (split, lm, _) = grid::prepare(inputs, cfg)?;
     let r = radioactivity::run(
@@ -225,13 +227,11 @@ fn radioactivity_only(
         cfg.threads,
         &|| {},
     )?;
-    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
-    let json = a.out.join("radioactivity.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&r).unwrap_or_default())
-        .map_err(|e| provmark::Error::io(&json, e))?;
-    let md = a.out.join("radioactivity.md");
-    std::fs::write(&md, tables::radioactivity_markdown(&r))
-        .map_err(|e| provmark::Error::io(&md, e))?;
+    let json = dir.write(
+        "radioactivity.json",
+        serde_json::to_string_pretty(&r).unwrap_or_default(),
+    )?;
+    let md = dir.write("radioactivity.md", tables::radioactivity_markdown(&r))?;
     out(format_args!(
         "wrote {} and {} in {:.0}s",
         json.display(),
@@ -245,6 +245,7 @@ fn radioactivity_only(
 fn real_schemes(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     use super::model::{self, PromptStyle};
     use provmark_cli::eval::schemes::{self, SchemesConfig};
+    let dir = OutDir::prepare(&a.out, &["schemes.json", "schemes.md"], a.force)?;
     let path = model::gguf_path(spec)?;
     let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
     let lm = model::load_gguf(&path, tok.as_ref(), false)?;
@@ -310,13 +311,12 @@ fn real_schemes(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
         &|| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
-    let json = a.out.join("schemes.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&c).unwrap_or_default())
-        .map_err(|e| provmark::Error::io(&json, e))?;
     let md = schemes::markdown(&c, &format!("{} (chat prompts)", lm.describe()));
-    let mdp = a.out.join("schemes.md");
-    std::fs::write(&mdp, &md).map_err(|e| provmark::Error::io(&mdp, e))?;
+    let json = dir.write(
+        "schemes.json",
+        serde_json::to_string_pretty(&c).unwrap_or_default(),
+    )?;
+    let mdp = dir.write("schemes.md", &md)?;
     out(md.trim_end())?;
     // Gate: no scheme flags more than 1 % of human tests at 1e-3 (P[Bin(300, 1e-3) > 3] < 2e-4
     // per scheme at the quick size: 3 keys × 100 chunks).
@@ -342,6 +342,7 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     use super::model::{self, PromptStyle};
     use provmark_cli::eval::real::{self, HumanDomain, RealConfig};
     use sha2::{Digest, Sha256};
+    let dir = OutDir::prepare(&a.out, &["real.json", "real.md"], a.force)?;
     let path = model::gguf_path(spec)?;
     let tok = provmark_text::load(&TokenizerSpec::Gguf { path: path.clone() })?;
     let lm = model::load_gguf(&path, tok.as_ref(), false)?;
@@ -451,13 +452,12 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     };
     let r = real::run(&under_test, &prompts, &human, &cfg, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    std::fs::create_dir_all(&a.out).map_err(|e| provmark::Error::io(&a.out, e))?;
-    let json = a.out.join("real.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&r).unwrap_or_default())
-        .map_err(|e| provmark::Error::io(&json, e))?;
     let md = real::markdown(&r);
-    let mdp = a.out.join("real.md");
-    std::fs::write(&mdp, &md).map_err(|e| provmark::Error::io(&mdp, e))?;
+    let json = dir.write(
+        "real.json",
+        serde_json::to_string_pretty(&r).unwrap_or_default(),
+    )?;
+    let mdp = dir.write("real.md", &md)?;
     out(md.trim_end())?;
     // The quick run's gate (fixed seed, so deterministic for a given build): no unwatermarked
     // answer flagged at 1e-6, and the watermark's mean z above 4 in every setting.

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     /// The key file (its tokenizer and watermark parameters are used).
     #[arg(long)]
@@ -39,7 +40,7 @@ pub struct GenerateArgs {
     ignore_eos: bool,
     /// Maximum number of tokens to generate (per prompt); a chat model stops earlier at its
     /// end-of-turn token unless --ignore-eos.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::positive)]
     tokens: usize,
     /// RNG seed for sampling (random when omitted).
     #[arg(long)]
@@ -67,9 +68,6 @@ pub struct GenerateArgs {
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     let key = load_key(&a.key)?;
     let tok = provmark_text::load(&key.tokenizer)?;
-    if a.tokens == 0 {
-        return Err(provmark::Error::param("tokens", "must be at least 1").into());
-    }
     let lm = model::load(&a.model, tok.as_ref(), a.ignore_eos)?;
     let style = PromptStyle {
         system: a.system.clone(),
@@ -117,6 +115,12 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
     };
     if let Some(file) = &a.prompts {
         let text = std::fs::read_to_string(file).map_err(|e| provmark::Error::io(file, e))?;
+        if text.lines().all(|l| l.trim().is_empty()) {
+            return Err(super::CliError::about(
+                file.display(),
+                provmark::Error::InvalidInput("holds no prompts".into()),
+            ));
+        }
         for prompt in text.lines().filter(|l| !l.trim().is_empty()) {
             let ids = sample(prompt)?;
             let record = if a.output_ids {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct KeygenArgs {
     /// Where to write the key file (must not exist).
     #[arg(long)]
@@ -210,6 +211,7 @@ fn keygen_vllm(a: KeygenArgs) -> CliResult<ExitCode> {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct KeyIdArgs {
     /// The key file.
     key: PathBuf,
@@ -222,6 +224,7 @@ pub fn key_id(a: KeyIdArgs) -> CliResult<ExitCode> {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct DeriveArgs {
     /// The master secret file (from `keygen --master`).
     #[arg(long)]

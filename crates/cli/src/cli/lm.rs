@@ -17,6 +17,7 @@ pub enum LmCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Text files, directories, JSON Lines or HTML (default: the Rust toolchain's books).
     #[arg(long)]
@@ -27,9 +28,12 @@ pub struct TrainArgs {
     /// Tokenizer: o200k_base, cl100k_base, or a path to a tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
-    /// Where to write the model.
+    /// Where to write the model (an existing file is refused unless --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace an existing model file.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(cmd: LmCommand) -> CliResult<ExitCode> {
@@ -59,7 +63,14 @@ pub fn load_corpus(paths: &[PathBuf]) -> CliResult<Corpus> {
 
 fn train(a: TrainArgs) -> CliResult<ExitCode> {
     let t0 = Instant::now();
+    super::refuse_existing(&a.out, a.force)?;
+    if !(2..=5).contains(&a.order) {
+        return Err(provmark::Error::param("order", "must be between 2 and 5").into());
+    }
     let c = load_corpus(&a.corpus)?;
+    if c.documents.is_empty() {
+        return Err(provmark::Error::InvalidInput("the corpus holds no documents".into()).into());
+    }
     let spec = TokenizerSpec::parse(&a.tokenizer);
     let tok = provmark_text::load(&spec)?;
     let tokens = data::tokenize(&c.documents, tok.as_ref())?;

@@ -8,6 +8,7 @@ mod generate;
 mod keys;
 mod lm;
 mod model;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -43,6 +44,13 @@ enum Command {
     /// Language models: train an n-gram model from text.
     #[command(subcommand)]
     Lm(lm::LmCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `provmark man > provmark.1`.
+    Man,
 }
 
 /// A CLI failure: one line naming the file (when there is one) and the problem.
@@ -111,6 +119,15 @@ pub fn out(line: impl fmt::Display) -> CliResult<()> {
     Ok(())
 }
 
+/// Parses a count that must be at least 1 (`--tokens 0` asks for nothing and is an error).
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a count: {e}")),
+    }
+}
+
 /// Loads a key file, printing its warnings to stderr.
 pub fn load_key(path: &std::path::Path) -> CliResult<provmark::key::KeyFile> {
     let loaded = provmark::key::KeyFile::load(path)?;
@@ -131,5 +148,114 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Lm(c) => lm::run(c),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "provmark", &mut buf);
+            write_stdout(&buf)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .map_err(|e| provmark::Error::io("<man page>", e))?;
+            write_stdout(&buf)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> CliResult<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(bytes)
+        .and_then(|()| o.flush())
+        .map_err(|e| provmark::Error::io("<stdout>", e))?;
+    Ok(())
+}
+
+/// The error for an output that exists and may not be replaced.
+fn exists_error(path: &std::path::Path) -> CliError {
+    let e = std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "already exists; pass --force to replace it",
+    );
+    provmark::Error::io(path, e).into()
+}
+
+/// Refuses an output path that exists, unless `force` (checked before long work starts).
+///
+/// # Errors
+/// [`provmark::Error::Io`] naming the path.
+pub fn refuse_existing(path: &std::path::Path, force: bool) -> CliResult<()> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists_error(path));
+    }
+    Ok(())
+}
+
+/// Writes a new file, refusing to replace an existing one unless `force`.
+///
+/// # Errors
+/// [`provmark::Error::Io`] naming the path.
+pub fn write_new(path: &std::path::Path, body: &[u8], force: bool) -> CliResult<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true);
+    if force {
+        o.create(true).truncate(true);
+    } else {
+        o.create_new(true);
+    }
+    let mut f = o.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            exists_error(path)
+        } else {
+            provmark::Error::io(path, e).into()
+        }
+    })?;
+    f.write_all(body)
+        .map_err(|e| provmark::Error::io(path, e))?;
+    Ok(())
+}
+
+/// An output directory whose files are never replaced unless `--force`: every file a command
+/// will write is checked when it starts, so no long run ends in a refusal.
+pub struct OutDir {
+    dir: PathBuf,
+    force: bool,
+}
+
+impl OutDir {
+    /// Checks that none of `files` exists under `dir` (unless `force`) and creates `dir`.
+    ///
+    /// # Errors
+    /// [`provmark::Error::Io`] naming the first existing file, or when `dir` cannot be made.
+    pub fn prepare(dir: &std::path::Path, files: &[&str], force: bool) -> CliResult<OutDir> {
+        for f in files {
+            refuse_existing(&dir.join(f), force)?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| provmark::Error::io(dir, e))?;
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            force,
+        })
+    }
+
+    /// Writes `name` in the directory; returns its path.
+    ///
+    /// # Errors
+    /// As [`write_new`].
+    pub fn write(&self, name: &str, body: impl AsRef<[u8]>) -> CliResult<PathBuf> {
+        let p = self.dir.join(name);
+        write_new(&p, body.as_ref(), self.force)?;
+        Ok(p)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
     }
 }

@@ -23,6 +23,14 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
+/// The files [`write_all`] writes.
+pub const FILES: [&str; 4] = [
+    "roc.svg",
+    "z_vs_length.svg",
+    "log10p_vs_length.svg",
+    "robustness.svg",
+];
+
 /// Writes `roc.svg`, `z_vs_length.svg`, `log10p_vs_length.svg` and `robustness.svg` into `dir`.
 ///
 /// # Errors

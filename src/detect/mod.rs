@@ -1,4 +1,8 @@
-//! The detector side of KGW: score token ids under a key and test for the watermark.
+//! The detector side: score token ids under a key and test for the watermark.
+//!
+//! Three tests read the same scores: the fixed-length test over the whole text (here), a
+//! windowed scan that finds a watermarked span inside human text ([`window`]), and an
+//! anytime-valid sequential test for streams ([`sequential`]).
 //!
 //! Each position with a full context of `h` preceding tokens yields a *(context, token)* tuple.
 //! Under the null hypothesis (text written without the key) each **distinct** tuple is green
@@ -32,6 +36,12 @@ use crate::scheme::{ContextRule, DedupKey, Scheme};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+pub mod sequential;
+pub mod window;
+
+pub use sequential::{EProcess, SequentialDetection};
+pub use window::{Localization, Span, WindowConfig};
 
 /// Detection settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -135,6 +145,19 @@ pub struct Detection {
     pub verdict: Verdict,
     /// One flag per token.
     pub flags: Vec<TokenFlag>,
+    /// The scored positions in order, with their scores: what the windowed and sequential
+    /// tests read. Not serialised (the flags and totals are the report).
+    #[serde(skip)]
+    pub scored_positions: Vec<ScoredPosition>,
+}
+
+/// One scored position of a [`Detection`]: the token's index in the input and its score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoredPosition {
+    /// Index of the token in the input sequence.
+    pub token: usize,
+    /// Its score under the key (0/1 for counting schemes).
+    pub score: f64,
 }
 
 /// The decision for a log p-value at the configured level.
@@ -249,6 +272,7 @@ impl Detector {
             score: 0.0,
             green: 0,
             flags: Vec::new(),
+            scored_positions: Vec::new(),
         }
     }
 }
@@ -268,6 +292,7 @@ pub struct Scorer<'d> {
     score: f64,
     green: usize,
     flags: Vec<TokenFlag>,
+    scored_positions: Vec<ScoredPosition>,
 }
 
 impl Scorer<'_> {
@@ -282,6 +307,7 @@ impl Scorer<'_> {
         let scheme = self.det.scheme.as_ref();
         let width = self.rule.width;
         self.flags.reserve(tokens.len());
+        self.scored_positions.reserve(tokens.len());
         if self.det.config.dedup {
             // One growth for the whole chunk instead of a rehash at every doubling.
             self.seen.reserve(tokens.len());
@@ -304,6 +330,10 @@ impl Scorer<'_> {
                     };
                 if fresh {
                     let s = scheme.score(ctx, tok)?;
+                    self.scored_positions.push(ScoredPosition {
+                        token: self.tokens,
+                        score: s,
+                    });
                     self.scored += 1;
                     self.score += s;
                     if s > self.green_above {
@@ -326,6 +356,11 @@ impl Scorer<'_> {
             self.tokens += 1;
         }
         Ok(())
+    }
+
+    /// The positions scored so far, in order.
+    pub fn scored_positions(&self) -> &[ScoredPosition] {
+        &self.scored_positions
     }
 
     /// Running counts: `(tokens seen, positions scored, green)`.
@@ -354,6 +389,7 @@ impl Scorer<'_> {
             exact_log10_p_value: (!null.is_exact()).then_some(exact_ln_p / std::f64::consts::LN_10),
             verdict: decide(self.scored, exact_ln_p, &self.det.config),
             flags: self.flags,
+            scored_positions: self.scored_positions,
         })
     }
 }
