@@ -5,8 +5,10 @@
 
 use super::data::{self, Split};
 use crate::ngram::NgramLm;
-use crate::report::{HtmlReport, ReportItem};
-use provmark::detect::{Detection, Detector, DetectorConfig, format_p};
+use crate::report::{HtmlReport, ReportItem, pieces};
+use provmark::detect::{
+    Detection, Detector, DetectorConfig, Span, Verdict, WindowConfig, format_p,
+};
 use provmark::key::{KeyId, SecretKey};
 use provmark::lm::{LanguageModel, generate};
 use provmark::sampling::{Sampler, SamplingConfig};
@@ -66,6 +68,8 @@ pub enum Kind {
     Plain,
     /// The model's continuation with the watermark.
     Watermarked,
+    /// A watermarked answer pasted into the unwatermarked texts (the localised scan's case).
+    Pasted,
 }
 
 impl Kind {
@@ -75,6 +79,7 @@ impl Kind {
             Kind::Human => "human",
             Kind::Plain => "unwatermarked",
             Kind::Watermarked => "watermarked",
+            Kind::Pasted => "pasted",
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct DemoRow {
     pub ids: Vec<u32>,
     /// The detection result.
     pub detection: Detection,
+    /// The most significant window of the localised scan.
+    pub span: Option<Span>,
 }
 
 /// The demo's results.
@@ -171,17 +178,55 @@ impl Rig {
             .chain([(Kind::Plain, plain), (Kind::Watermarked, marked)]);
         for (kind, ids) in texts {
             let text = tok.decode(&ids)?;
-            let ids = tok.encode(&text)?;
-            let detection = self.det.detect(&ids)?;
-            rows.push(DemoRow {
-                prompt: index,
-                kind,
-                prompt_text: prompt_text.to_owned(),
-                text,
-                ids,
-                detection,
-            });
+            rows.push(self.row(tok, index, kind, prompt_text, text)?);
         }
+        Ok(())
+    }
+
+    /// Re-tokenizes `text` and detects it, with the localised scan.
+    fn row(
+        &self,
+        tok: &dyn Tokenizer,
+        prompt: usize,
+        kind: Kind,
+        prompt_text: &str,
+        text: String,
+    ) -> Result<DemoRow> {
+        let ids = tok.encode(&text)?;
+        let detection = self.det.detect(&ids)?;
+        let span = self
+            .det
+            .localize(&detection, &WindowConfig::default())?
+            .span;
+        Ok(DemoRow {
+            prompt,
+            kind,
+            prompt_text: prompt_text.to_owned(),
+            text,
+            ids,
+            detection,
+            span,
+        })
+    }
+
+    /// The last row: the first watermarked answer pasted between the unwatermarked texts
+    /// (human and plain), as a suspect document would quote it.
+    fn pasted(&self, tok: &dyn Tokenizer, rows: &mut Vec<DemoRow>) -> Result<()> {
+        let Some(marked) = rows.iter().find(|r| r.kind == Kind::Watermarked) else {
+            return Ok(());
+        };
+        let others: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.kind != Kind::Watermarked)
+            .map(|r| r.text.trim())
+            .collect();
+        let half = others.len() / 2;
+        let mut parts: Vec<&str> = others[..half].to_vec();
+        parts.push(marked.text.trim());
+        parts.extend(&others[half..]);
+        let text = parts.join("\n\n");
+        let row = self.row(tok, marked.prompt, Kind::Pasted, "", text)?;
+        rows.push(row);
         Ok(())
     }
 }
@@ -271,6 +316,7 @@ pub fn run(docs: &[Document], tok: &dyn Tokenizer, cfg: &DemoConfig) -> Result<D
             &mut rows,
         )?;
     }
+    rig.pasted(tok, &mut rows)?;
     Ok(DemoResult {
         rows,
         key_id: rig.key.key_id(),
@@ -306,6 +352,7 @@ pub fn run_prompts(
     for (p, (text, ids)) in prompts.iter().enumerate() {
         rig.rows(lm, tok, p, text, ids, None, cfg.tokens, &mut rows)?;
     }
+    rig.pasted(tok, &mut rows)?;
     Ok(DemoResult {
         rows,
         key_id: rig.key.key_id(),
@@ -334,26 +381,50 @@ pub fn report(result: &DemoResult, tok: &dyn Tokenizer, cfg: &DemoConfig) -> Res
         cfg.top_p
     ));
     for row in &result.rows {
-        let mut pieces = Vec::with_capacity(row.ids.len());
-        for (&id, &flag) in row.ids.iter().zip(&row.detection.flags) {
-            pieces.push((tok.decode(&[id])?, flag));
-        }
         let d = &row.detection;
-        r.push(ReportItem {
-            title: format!("Prompt {} — {}", row.prompt + 1, row.kind.name()),
-            pieces,
-            summary: vec![
-                ("prompt".into(), row.prompt_text.clone()),
-                ("verdict".into(), d.verdict.to_string()),
-                ("tokens".into(), d.tokens.to_string()),
-                ("scored".into(), d.scored.to_string()),
-                (
-                    "green".into(),
-                    format!("{} ({:.1} %)", d.green, pct(d.green, d.scored)),
+        let mut summary: Vec<(String, String)> = Vec::new();
+        if !row.prompt_text.is_empty() {
+            summary.push(("prompt".into(), row.prompt_text.clone()));
+        }
+        summary.extend([
+            ("verdict".into(), d.verdict.to_string()),
+            ("tokens".into(), d.tokens.to_string()),
+            ("scored".into(), d.scored.to_string()),
+            (
+                "green".into(),
+                format!("{} ({:.1} %)", d.green, pct(d.green, d.scored)),
+            ),
+            ("z-score".into(), format!("{:.2}", d.z_score)),
+            ("p-value".into(), format_p(d.log10_p_value)),
+        ]);
+        if let Some(s) = &row.span {
+            summary.push((
+                "localised span".into(),
+                format!(
+                    "tokens {}..{}, p {} corrected for every window",
+                    s.start_token,
+                    s.end_token,
+                    format_p(s.log10_p_corrected)
                 ),
-                ("z-score".into(), format!("{:.2}", d.z_score)),
-                ("p-value".into(), format_p(d.log10_p_value)),
-            ],
+            ));
+        }
+        let title = match row.kind {
+            Kind::Pasted => "A watermarked answer pasted into unwatermarked text".to_string(),
+            k => format!("Prompt {} — {}", row.prompt + 1, k.name()),
+        };
+        r.push(ReportItem {
+            title,
+            verdict: d.verdict.to_string(),
+            p_value: format_p(d.log10_p_value),
+            tokens: d.tokens,
+            pieces: pieces(tok, &row.ids, &d.flags)?,
+            // Outlined where the scan finds the span significant.
+            span: row
+                .span
+                .as_ref()
+                .filter(|s| s.verdict == Verdict::Watermarked)
+                .map(|s| s.start_token..s.end_token),
+            summary,
         });
     }
     Ok(r.render())
