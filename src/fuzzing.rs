@@ -181,6 +181,7 @@ pub fn schemes(data: &[u8]) {
             scheme,
             tokenizer: Default::default(),
             account: None,
+            normalization: Default::default(),
         },
     };
     let vocab = 4_096;

@@ -20,6 +20,7 @@
 //!     scheme: SchemeConfig::kgw(KgwParams::default()),
 //!     tokenizer: Default::default(),
 //!     account: None,
+//!     normalization: Default::default(),
 //! };
 //! let det = Detector::new(&key, 50_000, DetectorConfig::default())?;
 //! let ids: Vec<u32> = (0..300).map(|i| (i * 7919) % 50_000).collect();

@@ -8,9 +8,13 @@
 //!   "key_id": "pm1-…",
 //!   "scheme": {"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2},
 //!   "tokenizer": {"type": "tiktoken", "name": "o200k_base"},
+//!   "normalization": "v1",
 //!   "secret": "64 hex digits"
 //! }
 //! ```
+//!
+//! `normalization` (how text is normalised before tokenizing, [`Normalization`]) is absent in
+//! files written before it existed, which then mean `none`.
 //!
 //! Files are created with mode 0600 and never overwritten. Loading checks that the key id
 //! matches the secret (a corrupted or hand-edited file is caught) and warns when group or others
@@ -18,13 +22,17 @@
 
 use super::{KeyId, SecretKey};
 use crate::scheme::{Gumbel, Kgw, Scheme, SchemeConfig, SelfHash, SynthId, Vllm, VllmParams};
-pub use crate::text::TokenizerSpec;
+pub use crate::text::{Normalization, TokenizerSpec};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
+
+fn is_none(n: &Normalization) -> bool {
+    *n == Normalization::None
+}
 
 /// The `format` field of key files.
 const KEY_FORMAT: &str = "provmark-key";
@@ -44,6 +52,8 @@ pub struct KeyFile {
     pub tokenizer: TokenizerSpec,
     /// The account this key was derived for under a master secret, if any.
     pub account: Option<String>,
+    /// How text is normalised before tokenizing (absent in older files: none).
+    pub normalization: Normalization,
 }
 
 /// A key file and the warnings raised while loading it (for example loose permissions).
@@ -65,6 +75,8 @@ struct Repr {
     tokenizer: TokenizerSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     account: Option<String>,
+    #[serde(default, skip_serializing_if = "is_none")]
+    normalization: Normalization,
     secret: Zeroizing<String>,
 }
 
@@ -91,6 +103,7 @@ impl KeyFile {
             scheme: SchemeConfig::Vllm(params),
             tokenizer,
             account: None,
+            normalization: Default::default(),
         }
     }
 
@@ -164,6 +177,7 @@ impl KeyFile {
             scheme: repr.scheme,
             tokenizer: repr.tokenizer,
             account: repr.account,
+            normalization: repr.normalization,
         };
         if key.key_id() != repr.key_id {
             return Err(Error::KeyFormat(format!(
@@ -183,6 +197,7 @@ impl KeyFile {
             scheme: self.scheme.clone(),
             tokenizer: self.tokenizer.clone(),
             account: self.account.clone(),
+            normalization: self.normalization,
             secret: self.secret.to_hex_dangerous(),
         };
         secret_json(&repr)
@@ -332,6 +347,7 @@ mod tests {
             scheme: SchemeConfig::kgw(KgwParams::default()),
             tokenizer: TokenizerSpec::default(),
             account: None,
+            normalization: Default::default(),
         }
     }
 

@@ -119,6 +119,7 @@ impl MasterKey {
             },
             tokenizer: self.tokenizer.clone(),
             account: Some(account.to_string()),
+            normalization: Default::default(),
         }
     }
 

@@ -16,7 +16,8 @@
 //! use provmark::provenance::audit::{Audit, AuditConfig};
 //! use provmark::{key::{KeyFile, SecretKey}, scheme::{KgwParams, SchemeConfig}, text::TokenizerSpec};
 //! let key = KeyFile { secret: SecretKey::from_bytes([2; 32]), scheme: SchemeConfig::kgw(KgwParams::default()),
-//!                     tokenizer: TokenizerSpec::default(), account: None };
+//!                     tokenizer: TokenizerSpec::default(), account: None,
+//!                     normalization: Default::default() };
 //! let mut audit = Audit::new(AuditConfig::default())?;
 //! audit.add_key(&key)?;
 //! audit.add_document(&[5, 6, 7, 8, 9, 10], None)?;
@@ -375,7 +376,8 @@ impl Audit {
     /// use provmark::provenance::audit::{Audit, AuditConfig};
     /// use provmark::{key::{KeyFile, SecretKey}, scheme::{KgwParams, SchemeConfig}, text::TokenizerSpec};
     /// let key = KeyFile { secret: SecretKey::from_bytes([2; 32]), scheme: SchemeConfig::kgw(KgwParams::default()),
-    ///                     tokenizer: TokenizerSpec::default(), account: None };
+    ///                     tokenizer: TokenizerSpec::default(), account: None,
+    ///                     normalization: Default::default() };
     /// let mut audit = Audit::new(AuditConfig::default())?;
     /// audit.add_key(&key)?;
     /// // Predictions after [5], [5, 6], …; the first h = 2 positions have no full context.

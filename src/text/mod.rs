@@ -82,6 +82,33 @@ impl std::fmt::Display for TokenizerSpec {
     }
 }
 
+/// How text is normalised before it is tokenized, at generation (the prompt) and at detection
+/// (the suspect text), as recorded in a key file. Versioned: a version's output never changes
+/// (docs/FORMAT.md, "Text normalisation"); `provmark-text` implements them.
+///
+/// ```
+/// use provmark::text::Normalization;
+/// assert_eq!(Normalization::default(), Normalization::None);
+/// assert_eq!(serde_json::to_string(&Normalization::V1).unwrap(), "\"v1\"");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Normalization {
+    /// Text is tokenized as it is (key files written before normalisation existed).
+    #[default]
+    None,
+    /// Version 1: line endings, invisible and bidi-control characters removed, NFC, full-width
+    /// forms and space separators folded, Cyrillic/Greek/other look-alikes of Latin letters
+    /// folded, runs of spaces inside a line collapsed.
+    V1,
+}
+
+impl Normalization {
+    /// The newest version: what new keys record.
+    pub const LATEST: Normalization = Normalization::V1;
+}
+
 /// Names of the built-in encodings.
 pub const BUILTIN: &[&str] = &["o200k_base", "cl100k_base"];
 

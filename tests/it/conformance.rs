@@ -31,6 +31,7 @@ pub(crate) fn schemes(seed: u64) -> Vec<KeyFile> {
         scheme: SchemeConfig::kgw(params),
         tokenizer: Default::default(),
         account: None,
+        normalization: Default::default(),
     };
     let vllm = |a: VllmAlgorithm, w: usize, rng: &mut ChaCha20Rng| {
         KeyFile::vllm(
@@ -44,6 +45,7 @@ pub(crate) fn schemes(seed: u64) -> Vec<KeyFile> {
         scheme,
         tokenizer: Default::default(),
         account: None,
+        normalization: Default::default(),
     };
     vec![
         kgw(KgwParams::default(), &mut rng),

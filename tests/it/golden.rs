@@ -229,6 +229,7 @@ fn selfhash_matches_golden_vectors() {
             scheme: SchemeConfig::SelfHash(params),
             tokenizer: Default::default(),
             account: None,
+            normalization: Default::default(),
         };
         let d = Detector::new(&key, 300, DetectorConfig::default())
             .unwrap()

@@ -21,6 +21,7 @@ fn key(bytes: [u8; 32]) -> KeyFile {
         scheme: SchemeConfig::kgw(KgwParams::default()),
         tokenizer: TokenizerSpec::default(),
         account: None,
+        normalization: Default::default(),
     }
 }
 

@@ -58,6 +58,7 @@ fn rejection_rates(tuple_dedup: bool) -> [f64; 2] {
             scheme: SchemeConfig::SelfHash(SelfHashParams::default()),
             tokenizer: Default::default(),
             account: None,
+            normalization: Default::default(),
         };
         let text: Vec<u32> = (0..LEN).map(|_| rng.random_range(0..VOCAB)).collect();
         let det = if tuple_dedup {
@@ -116,6 +117,7 @@ fn audits_pool_selfhash_pairs() {
             scheme: SchemeConfig::SelfHash(SelfHashParams::default()),
             tokenizer: Default::default(),
             account: None,
+            normalization: Default::default(),
         })
         .collect();
     let mut rng = ChaCha20Rng::seed_from_u64(5);

@@ -32,6 +32,7 @@ fn key_file(secret: u8, shift: u32) -> KeyFile {
         scheme,
         tokenizer: Default::default(),
         account: None,
+        normalization: Default::default(),
     }
 }
 
@@ -267,6 +268,7 @@ fn every_scheme(secret: u8) -> Vec<KeyFile> {
         scheme,
         tokenizer: Default::default(),
         account: None,
+        normalization: Default::default(),
     };
     vec![
         key_file(secret, 0),

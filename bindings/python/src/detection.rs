@@ -130,7 +130,10 @@ pub fn detect(
     let (tokens, vocab) = if let Ok(text) = input.cast::<PyString>() {
         let text = text.to_str()?;
         let tok = key.tokenizer(py)?;
-        let ids = py.detach(|| tok.encode(text)).py()?;
+        let norm = key.file.normalization;
+        let ids = py
+            .detach(|| provmark_text::encode_normalized(tok, norm, text))
+            .py()?;
         (ids, vocab_size.unwrap_or(tok.vocab_size()))
     } else {
         let ids = ids::read_ids(input, "input")?;

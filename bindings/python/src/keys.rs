@@ -199,6 +199,7 @@ impl Key {
             scheme,
             tokenizer: spec,
             account: None,
+            normalization: provmark::text::Normalization::LATEST,
         };
         Key::new(file, Some(tok))
     }
@@ -390,10 +391,22 @@ impl Key {
         Ok(self.tokenizer(py)?.vocab_size())
     }
 
-    /// Token ids of `text` under the key's tokenizer.
+    /// Token ids of `text` under the key's normalisation and tokenizer (what detection does to
+    /// suspect text, and what a prompt should go through at generation).
     fn encode(&self, py: Python<'_>, text: &str) -> PyResult<Vec<u32>> {
         let tok = self.tokenizer(py)?;
-        py.detach(|| tok.encode(text)).py()
+        let norm = self.file.normalization;
+        py.detach(|| provmark_text::encode_normalized(tok, norm, text))
+            .py()
+    }
+
+    /// How text is normalised before tokenizing: `"none"` or `"v1"`.
+    #[getter]
+    fn normalization(&self) -> String {
+        serde_json::to_value(self.file.normalization)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// The text of token ids under the key's tokenizer.

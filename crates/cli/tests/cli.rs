@@ -121,7 +121,9 @@ fn keygen_generate_detect_round_trip() {
         "gamma",
         "z_score",
         "p_value",
+        "p_value_text",
         "log10_p_value",
+        "test",
         "verdict",
     ];
     want.sort();
@@ -185,7 +187,18 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     );
     assert!(err.contains("missing.json"), "{err}");
     assert!(!err.contains("panicked"));
-    assert_eq!(stdout(&o).lines().count(), 1);
+    // With --json every input gets a record: an error record for each failure.
+    let records = json_lines(&o);
+    assert_eq!(records.len(), 3, "{}", stdout(&o));
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the vocabulary")
+    );
+    assert_eq!(records[1]["input"], "missing.json");
+    assert!(records[1]["error"].is_string());
+    assert!(records[2]["verdict"].is_string());
 
     // A malformed key file: one line, names the file, no secret.
     let broken = dir.join("broken.json");
@@ -520,8 +533,15 @@ fn vllm_keys_detect_vllm_goldens_and_generate() {
             "1",
             ids.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let got = &json_lines(&o)[0];
+        // grep's exit codes: 0 found, 1 not found.
+        let found = got["verdict"] == "watermarked";
+        assert_eq!(
+            o.status.code(),
+            Some(if found { 0 } else { 1 }),
+            "{}",
+            stderr(&o)
+        );
         let want = &g["expected"];
         assert_eq!(got["scheme"], scheme);
         assert_eq!(got["scored"], want["num_scored_tokens"], "{}", g["id"]);
@@ -611,4 +631,190 @@ fn vllm_keys_detect_vllm_goldens_and_generate() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!bad.exists());
+}
+
+/// The CLI composes: `generate --prompts | detect` reads JSON Lines; `--ids` takes one array per
+/// line; exit codes are grep's (0 found, 1 none, 2 unreadable, with the others reported);
+/// `--localize` and `--sequential` report a span and a crossing; a p-value below the smallest
+/// double is `null` with its text beside it, never 0.
+#[test]
+fn detect_composes_with_generate_and_follows_grep_exit_codes() {
+    let dir = tmpdir("compose");
+    let key = keygen(&dir, &[]);
+    let ks = key.to_str().unwrap();
+    let prompts = dir.join("prompts.txt");
+    std::fs::write(&prompts, "The weather\nOnce upon a time\n").unwrap();
+    let gen_out = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--key",
+            ks,
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--tokens",
+            "150",
+            "--seed",
+            "3",
+        ];
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        o.stdout
+    };
+    let detect_stdin = |input: &[u8], extra: &[&str]| {
+        let mut child = bin()
+            .args(["detect", "--key", ks, "--json"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // Text records, recognised by content.
+    let o = detect_stdin(&gen_out(&[]), &["--localize"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json_lines(&o);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0]["input"], "<stdin>:1");
+    assert_eq!(r[0]["test"], "windowed");
+    assert!(
+        r[0]["span"]["end_char"].as_u64().unwrap() > r[0]["span"]["start_char"].as_u64().unwrap()
+    );
+    // Id records, and the sequential test.
+    let o = detect_stdin(&gen_out(&["--output-ids"]), &["--sequential"]);
+    assert_eq!(o.status.code(), Some(0));
+    let r = json_lines(&o);
+    assert!(r[1]["sequential"]["crossed_at_token"].as_u64().unwrap() < 150);
+    // Unwatermarked: exit 1.
+    let plain = gen_out(&["--no-watermark"]);
+    assert_eq!(detect_stdin(&plain, &[]).status.code(), Some(1));
+    // --ids: one array per line.
+    let o = detect_stdin(
+        b"[1, 2, 3]\n\n[4, 5, 6, 7]\n",
+        &["--ids", "--min-tokens", "1"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let r = json_lines(&o);
+    assert_eq!(
+        (r[0]["input"].as_str(), r[1]["input"].as_str()),
+        (Some("<stdin>:1"), Some("<stdin>:3"))
+    );
+    // A bad record is an error record; the others are still tested.
+    let o = detect_stdin(
+        b"{\"text\": \"hello there\"}\n{\"tokens\": [1, -2]}\n",
+        &["--jsonl"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let r = json_lines(&o);
+    assert!(
+        r[0]["verdict"].is_string() && r[1]["error"].is_string(),
+        "{r:?}"
+    );
+    // A p-value below the smallest double: null, with its decimal text; log10 authoritative.
+    let long = dir.join("long.txt");
+    let o = run(&["generate", "--key", ks, "--tokens", "4000", "--seed", "1"]);
+    std::fs::write(&long, &o.stdout).unwrap();
+    let o = run(&["detect", "--key", ks, "--json", long.to_str().unwrap()]);
+    let r = &json_lines(&o)[0];
+    let l10 = r["log10_p_value"].as_f64().unwrap();
+    assert!(l10 < -310.0, "{r}");
+    assert!(r["p_value"].is_null(), "{r}");
+    assert!(r["p_value_text"].as_str().unwrap().contains('e'));
+    // --exit-zero.
+    assert_eq!(
+        detect_stdin(&plain, &["--exit-zero"]).status.code(),
+        Some(0)
+    );
+}
+
+/// Values that look like flags, empty requests, overwrites, completions and the man page.
+#[test]
+fn cli_values_refusals_completions_and_man() {
+    let dir = tmpdir("refusals");
+    let key = keygen(&dir, &[]);
+    let ks = key.to_str().unwrap();
+    // A negative number is a value, refused as out of range (not "unexpected argument").
+    let o = run(&[
+        "keygen",
+        "--delta",
+        "-1",
+        "--out",
+        dir.join("k2.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("delta"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("unexpected argument"),
+        "{}",
+        stderr(&o)
+    );
+    // Empty requests.
+    let o = run(&["generate", "--key", ks, "--tokens", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at least 1"), "{}", stderr(&o));
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let o = run(&[
+        "generate",
+        "--key",
+        ks,
+        "--prompts",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no prompts"), "{}", stderr(&o));
+    // Writers never overwrite without --force.
+    let model = dir.join("model.bin");
+    std::fs::write(&model, b"precious").unwrap();
+    let corpus = dir.join("c.txt");
+    std::fs::write(&corpus, "Some text to train on. ".repeat(200)).unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "lm",
+            "train",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--order",
+            "2",
+            "--out",
+            model.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let o = train(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&model).unwrap(), b"precious");
+    assert!(train(&["--force"]).status.success());
+    let demo = dir.join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    std::fs::write(demo.join("report.html"), "mine").unwrap();
+    let o = run(&[
+        "demo",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        demo.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(demo.join("report.html")).unwrap(),
+        "mine"
+    );
+    // Completions and man page, generated from the definitions.
+    let o = run(&["completions", "bash"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("detect") && stdout(&o).contains("--localize")
+    );
+    let o = run(&["man"]);
+    assert!(
+        o.status.success() && stdout(&o).contains(".TH"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -48,6 +48,7 @@ pub fn audit_jsonl(data: &[u8]) {
         scheme: provmark::scheme::SchemeConfig::kgw(KgwParams::default()),
         tokenizer: provmark::text::TokenizerSpec::default(),
         account: None,
+        normalization: Default::default(),
     };
     let master = MasterKey {
         secret: SecretKey::from_bytes([0x32; 32]),

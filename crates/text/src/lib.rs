@@ -10,6 +10,7 @@
 //!   tokenizes exactly as that model does (see [`gguf`]).
 //!
 //! [`corpus`] reads text collections (files, directories, JSON Lines, HTML).
+//! [`normalize`] undoes invisible and look-alike character edits before tokenizing.
 //!
 //! ```
 //! # #[cfg(feature = "tiktoken")] {
@@ -32,10 +33,11 @@ pub mod fuzzing;
 pub mod gguf;
 #[cfg(any(feature = "hf", feature = "gguf"))]
 mod hf;
+pub mod normalize;
 #[cfg(feature = "tiktoken")]
 mod tiktoken;
 
-pub use provmark::text::{BUILTIN, Tokenizer, TokenizerSpec};
+pub use provmark::text::{BUILTIN, Normalization, Tokenizer, TokenizerSpec};
 use provmark::{Error, Result};
 use std::path::PathBuf;
 
@@ -75,6 +77,27 @@ pub fn smollm2_or_skip() -> Result<Option<PathBuf>> {
         eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
     }
     Ok(path)
+}
+
+/// Normalises `text` as `n` says ([`normalize`]), then encodes it: what generation (for the
+/// prompt) and detection (for suspect text) both do with a key's normalisation and tokenizer.
+///
+/// # Errors
+/// As [`Tokenizer::encode`].
+///
+/// ```
+/// # #[cfg(feature = "tiktoken")] {
+/// use provmark::text::{Normalization, TokenizerSpec};
+/// let tok = provmark_text::load(&TokenizerSpec::parse("cl100k_base"))?;
+/// let clean = tok.encode("hello world")?;
+/// let attacked = "hello\u{200B} w\u{043E}rld"; // a zero-width space and a Cyrillic o
+/// assert_ne!(tok.encode(attacked)?, clean);
+/// assert_eq!(provmark_text::encode_normalized(tok.as_ref(), Normalization::V1, attacked)?, clean);
+/// # }
+/// # Ok::<(), provmark::Error>(())
+/// ```
+pub fn encode_normalized(tok: &dyn Tokenizer, n: Normalization, text: &str) -> Result<Vec<u32>> {
+    tok.encode(&normalize::normalize(text, n))
 }
 
 /// Loads the tokenizer a spec names.

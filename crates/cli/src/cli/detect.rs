@@ -9,7 +9,7 @@ use provmark::detect::{
     Detection, Detector, DetectorConfig, EProcess, Localization, Verdict, WindowConfig, format_p,
     parse_token_ids,
 };
-use provmark::text::{Tokenizer, TokenizerSpec};
+use provmark::text::{Normalization, Tokenizer, TokenizerSpec};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -44,6 +44,10 @@ pub struct DetectArgs {
     /// Tokenize with this instead of the key's tokenizer (o200k_base, cl100k_base or a path).
     #[arg(long)]
     tokenizer: Option<String>,
+    /// Normalise text before tokenizing with this instead of the key's normalisation (`v1`
+    /// undoes zero-width, bidi, look-alike and full-width edits; `none` keeps text as it is).
+    #[arg(long, value_enum)]
+    normalization: Option<NormalizationArg>,
     /// Find the most significant watermarked span (windows of at least --min-window scored
     /// tokens, Bonferroni-corrected over every window tried); the verdict is the span's.
     #[arg(long, conflicts_with = "sequential")]
@@ -63,6 +67,24 @@ pub struct DetectArgs {
     json: bool,
     /// Input files; `-` or none reads stdin.
     files: Vec<String>,
+}
+
+/// The CLI names of [`Normalization`].
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormalizationArg {
+    /// Tokenize text as it is.
+    None,
+    /// Normalisation version 1.
+    V1,
+}
+
+impl From<NormalizationArg> for Normalization {
+    fn from(n: NormalizationArg) -> Self {
+        match n {
+            NormalizationArg::None => Normalization::None,
+            NormalizationArg::V1 => Normalization::V1,
+        }
+    }
 }
 
 /// The JSON report of one input. `log10_p_value` is authoritative: `p_value` is `null` where
@@ -149,6 +171,9 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         min_scored: a.min_tokens,
     };
     let det = Detector::new(&key, tok.vocab_size(), config)?;
+    let norm = a
+        .normalization
+        .map_or(key.normalization, Normalization::from);
     if a.localize && a.min_window == 0 {
         return Err(provmark::Error::param("min-window", "must be at least 1").into());
     }
@@ -170,7 +195,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
             }
         };
         for rec in records {
-            match test_one(&rec, tok.as_ref(), &det, &a) {
+            match test_one(&rec, tok.as_ref(), norm, &det, &a) {
                 Ok(r) => {
                     found |= r.verdict == Verdict::Watermarked.to_string();
                     print_report(&r, &det, a.json)?;
@@ -329,6 +354,7 @@ struct Outcome<'r> {
 fn test_one<'r>(
     rec: &'r Record,
     tok: &dyn Tokenizer,
+    norm: Normalization,
     det: &Detector,
     a: &DetectArgs,
 ) -> CliResult<Outcome<'r>> {
@@ -337,7 +363,7 @@ fn test_one<'r>(
         Payload::Ids(ids) => ids.clone(),
         Payload::Text(t) => {
             let _p = progress::spinner(t.len(), format!("tokenizing {name}"));
-            tok.encode(t).context(name)?
+            provmark_text::encode_normalized(tok, norm, t).context(name)?
         }
     };
     let d = progress::scored(det, &tokens, name).context(name)?;

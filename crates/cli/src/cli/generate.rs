@@ -95,7 +95,9 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         None => None,
     };
     let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {
-        let mut ids = lm.prompt_ids(tok.as_ref(), prompt, &style)?;
+        // The key's normalisation, as detection applies it to suspect text.
+        let prompt = provmark_text::normalize::normalize(prompt, key.normalization);
+        let mut ids = lm.prompt_ids(tok.as_ref(), &prompt, &style)?;
         let generated = generate(
             lm.lm(),
             watermark,

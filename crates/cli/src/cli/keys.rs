@@ -56,6 +56,10 @@ pub struct KeygenArgs {
     /// Tournament layers of synthid (1..=32).
     #[arg(long, default_value_t = 30)]
     depth: usize,
+    /// How text is normalised before tokenizing, at generation and detection (recorded in the
+    /// key file).
+    #[arg(long, value_enum, default_value = "v1")]
+    normalization: super::detect::NormalizationArg,
     /// Tokenizer: o200k_base, cl100k_base, or a path to a Hugging Face tokenizer.json.
     #[arg(long, default_value = "o200k_base")]
     tokenizer: String,
@@ -144,6 +148,7 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
         },
         tokenizer,
         account: None,
+        normalization: a.normalization.into(),
     };
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
@@ -177,6 +182,7 @@ fn keygen_v2_only(a: KeygenArgs) -> CliResult<ExitCode> {
         scheme,
         tokenizer,
         account: None,
+        normalization: a.normalization.into(),
     };
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
@@ -204,7 +210,8 @@ fn keygen_vllm(a: KeygenArgs) -> CliResult<ExitCode> {
     };
     let tokenizer = TokenizerSpec::parse(&a.tokenizer);
     provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
-    let key = KeyFile::vllm(vllm_key, params, tokenizer);
+    let mut key = KeyFile::vllm(vllm_key, params, tokenizer);
+    key.normalization = a.normalization.into();
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
     Ok(ExitCode::SUCCESS)

@@ -652,6 +652,7 @@ fn radioactivity(
         scheme: SchemeConfig::kgw(cfg.params),
         tokenizer: tok.spec(),
         account: None,
+        normalization: Default::default(),
     };
     // Keys 0 (serving) and 10_000.. (others; apart from the false-positive keys).
     let keys: Vec<KeyFile> = std::iter::once(key_file(0))

@@ -156,6 +156,7 @@ fn key_for(scheme: &SchemeConfig, seed: u64, s: usize, i: usize) -> KeyFile {
             scheme: scheme.clone(),
             tokenizer: Default::default(),
             account: None,
+            normalization: Default::default(),
         },
     }
 }
