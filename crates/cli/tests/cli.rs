@@ -599,7 +599,7 @@ fn vllm_keys_detect_vllm_goldens_and_generate() {
                 "--json",
                 ids.to_str().unwrap(),
             ]);
-            assert!(o.status.success(), "{}", stderr(&o));
+            assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
             json_lines(&o)[0]["verdict"].as_str().unwrap().to_string()
         };
         // The embedded n-gram model at T = 1 and 200 tokens: z 44–52 (Gumbel) and 7.8–11.4
@@ -770,8 +770,12 @@ fn cli_values_refusals_completions_and_man() {
     // Writers never overwrite without --force.
     let model = dir.join("model.bin");
     std::fs::write(&model, b"precious").unwrap();
-    let corpus = dir.join("c.txt");
-    std::fs::write(&corpus, "Some text to train on. ".repeat(200)).unwrap();
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for i in 0..20 {
+        let text = format!("Document {i} has some text to train on, and more of it. ").repeat(20);
+        std::fs::write(corpus.join(format!("{i}.txt")), text).unwrap();
+    }
     let train = |extra: &[&str]| {
         let mut args = vec![
             "lm",

@@ -150,7 +150,8 @@ struct ErrorReport<'a> {
 struct Record {
     name: String,
     id: Option<Value>,
-    payload: Payload,
+    /// The text or ids, or why this line is not a record.
+    payload: Result<Payload, String>,
 }
 
 enum Payload {
@@ -288,7 +289,7 @@ fn records(name: &str, bytes: Vec<u8>, a: &DetectArgs) -> CliResult<Vec<Record>>
         vec![Record {
             name: name.to_string(),
             id: None,
-            payload,
+            payload: Ok(payload),
         }]
     };
     if a.ids {
@@ -296,15 +297,15 @@ fn records(name: &str, bytes: Vec<u8>, a: &DetectArgs) -> CliResult<Vec<Record>>
         if let Ok(ids) = parse_token_ids(&text) {
             return Ok(whole(Payload::Ids(ids)));
         }
-        let mut out = Vec::new();
-        for (n, line) in non_empty_lines(&text) {
-            let ids = parse_token_ids(line).context(format!("{name}:{n}"))?;
-            out.push(Record {
+        let out: Vec<Record> = non_empty_lines(&text)
+            .map(|(n, line)| Record {
                 name: format!("{name}:{n}"),
                 id: None,
-                payload: Payload::Ids(ids),
-            });
-        }
+                payload: parse_token_ids(line)
+                    .map(Payload::Ids)
+                    .map_err(|e| e.to_string()),
+            })
+            .collect();
         if out.is_empty() {
             return Err(CliError::about(
                 name,
@@ -326,19 +327,20 @@ fn records(name: &str, bytes: Vec<u8>, a: &DetectArgs) -> CliResult<Vec<Record>>
             provmark::Error::InvalidInput("holds no JSON Lines records".into()),
         ));
     }
-    parsed
+    Ok(parsed
         .into_iter()
         .map(|(n, r)| {
-            let (id, payload) = r
-                .map_err(provmark::Error::InvalidInput)
-                .context(format!("{name}:{n}"))?;
-            Ok(Record {
+            let (id, payload) = match r {
+                Ok((id, p)) => (id, Ok(p)),
+                Err(e) => (None, Err(e)),
+            };
+            Record {
                 name: format!("{name}:{n}"),
                 id,
                 payload,
-            })
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// What one record's report holds, before printing.
@@ -359,7 +361,12 @@ fn test_one<'r>(
     a: &DetectArgs,
 ) -> CliResult<Outcome<'r>> {
     let name = rec.name.as_str();
-    let tokens = match &rec.payload {
+    let payload = rec
+        .payload
+        .as_ref()
+        .map_err(|e| provmark::Error::InvalidInput(e.clone()))
+        .context(name)?;
+    let tokens = match payload {
         Payload::Ids(ids) => ids.clone(),
         Payload::Text(t) => {
             let _p = progress::spinner(t.len(), format!("tokenizing {name}"));
