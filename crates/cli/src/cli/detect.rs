@@ -44,6 +44,15 @@ pub struct DetectArgs {
     /// Tokenize with this instead of the key's tokenizer (o200k_base, cl100k_base or a path).
     #[arg(long)]
     tokenizer: Option<String>,
+    /// With --ids: the ids are under this tokenizer (another model's); they are decoded to text,
+    /// normalised and re-tokenized with the key's tokenizer before testing.
+    #[arg(long, requires = "ids")]
+    from_tokenizer: Option<String>,
+    /// Test the text under each of these tokenizers (comma-separated: o200k_base, cl100k_base,
+    /// paths to tokenizer.json or .gguf files; `key` for the key's own), with a Bonferroni
+    /// correction over them; reports which one carries the watermark.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["tokenizer", "localize", "sequential"])]
+    scan_tokenizers: Vec<String>,
     /// Normalise text before tokenizing with this instead of the key's normalisation (`v1`
     /// undoes zero-width, bidi, look-alike and full-width edits; `none` keeps text as it is).
     #[arg(long, value_enum)]
@@ -115,7 +124,27 @@ struct Report<'a> {
     span: Option<&'a SpanReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sequential: Option<&'a SequentialReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan: Option<&'a ScanReport>,
     verdict: &'a str,
+}
+
+/// --scan-tokenizers: every candidate's result; the top-level numbers are the best one's
+/// whole-text test, and the verdict is `log10_p_corrected`'s.
+#[derive(Serialize)]
+struct ScanReport {
+    candidates: Vec<Candidate>,
+    best: String,
+    /// `log10 min(1, K · p_best)` over the `K` candidates.
+    log10_p_corrected: f64,
+}
+
+#[derive(Serialize)]
+struct Candidate {
+    tokenizer: String,
+    tokens: usize,
+    scored: usize,
+    log10_p_value: f64,
 }
 
 #[derive(Serialize)]
@@ -175,6 +204,31 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
     let norm = a
         .normalization
         .map_or(key.normalization, Normalization::from);
+    let from = match &a.from_tokenizer {
+        Some(t) => {
+            let spec = TokenizerSpec::parse(t);
+            Some(provmark_text::load(&spec).context(format!("tokenizer {spec}"))?)
+        }
+        None => None,
+    };
+    let mut scan = Vec::new();
+    for name in &a.scan_tokenizers {
+        let spec = if name == "key" {
+            key.tokenizer.clone()
+        } else {
+            TokenizerSpec::parse(name)
+        };
+        let t = provmark_text::load(&spec).context(format!("tokenizer {spec}"))?;
+        let d = Detector::new(&key, t.vocab_size(), config)?;
+        scan.push((spec.to_string(), t, d));
+    }
+    let ctx = Ctx {
+        tok: tok.as_ref(),
+        from: from.as_deref(),
+        scan: &scan,
+        norm,
+        det: &det,
+    };
     if a.localize && a.min_window == 0 {
         return Err(provmark::Error::param("min-window", "must be at least 1").into());
     }
@@ -196,7 +250,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
             }
         };
         for rec in records {
-            match test_one(&rec, tok.as_ref(), norm, &det, &a) {
+            match test_one(&rec, &ctx, &a) {
                 Ok(r) => {
                     found |= r.verdict == Verdict::Watermarked.to_string();
                     print_report(&r, &det, a.json)?;
@@ -350,22 +404,45 @@ struct Outcome<'r> {
     test: &'static str,
     span: Option<SpanReport>,
     sequential: Option<SequentialReport>,
+    scan: Option<ScanReport>,
     verdict: String,
 }
 
-fn test_one<'r>(
-    rec: &'r Record,
-    tok: &dyn Tokenizer,
+/// What every record is tested with.
+struct Ctx<'a> {
+    tok: &'a dyn Tokenizer,
+    /// --from-tokenizer.
+    from: Option<&'a dyn Tokenizer>,
+    /// --scan-tokenizers: name, tokenizer, detector for its vocabulary.
+    scan: &'a [(String, Box<dyn Tokenizer>, Detector)],
     norm: Normalization,
-    det: &Detector,
-    a: &DetectArgs,
-) -> CliResult<Outcome<'r>> {
+    det: &'a Detector,
+}
+
+fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Outcome<'r>> {
+    let (tok, norm, det) = (ctx.tok, ctx.norm, ctx.det);
     let name = rec.name.as_str();
     let payload = rec
         .payload
         .as_ref()
         .map_err(|e| provmark::Error::InvalidInput(e.clone()))
         .context(name)?;
+    // Ids under another tokenizer (or any ids, when scanning tokenizers) become text first.
+    let decoded;
+    let payload = match (payload, ctx.from) {
+        (Payload::Ids(ids), Some(from)) => {
+            decoded = Payload::Text(from.decode(ids).context(name)?);
+            &decoded
+        }
+        (Payload::Ids(ids), None) if !ctx.scan.is_empty() => {
+            decoded = Payload::Text(tok.decode(ids).context(name)?);
+            &decoded
+        }
+        (p, _) => p,
+    };
+    if let (Payload::Text(t), false) = (payload, ctx.scan.is_empty()) {
+        return scan_tokenizers(rec, t, ctx, a);
+    }
     let tokens = match payload {
         Payload::Ids(ids) => ids.clone(),
         Payload::Text(t) => {
@@ -379,6 +456,7 @@ fn test_one<'r>(
         test: "fixed",
         span: None,
         sequential: None,
+        scan: None,
         verdict: d.verdict.to_string(),
         d,
     };
@@ -423,6 +501,57 @@ fn test_one<'r>(
         });
     }
     Ok(out)
+}
+
+/// Tests `text` under every candidate tokenizer; Bonferroni over the candidates.
+fn scan_tokenizers<'r>(
+    rec: &'r Record,
+    text: &str,
+    ctx: &Ctx<'_>,
+    a: &DetectArgs,
+) -> CliResult<Outcome<'r>> {
+    let name = rec.name.as_str();
+    let text = provmark_text::normalize::normalize(text, ctx.norm);
+    let exact = |d: &Detection| d.exact_log10_p_value.unwrap_or(d.log10_p_value);
+    let mut best: Option<(usize, Detection)> = None;
+    let mut candidates = Vec::with_capacity(ctx.scan.len());
+    for (i, (tname, t, det)) in ctx.scan.iter().enumerate() {
+        let ids = t.encode(&text).context(format!("{name} ({tname})"))?;
+        let d = det.detect(&ids).context(format!("{name} ({tname})"))?;
+        candidates.push(Candidate {
+            tokenizer: tname.clone(),
+            tokens: d.tokens,
+            scored: d.scored,
+            log10_p_value: exact(&d),
+        });
+        if best.as_ref().is_none_or(|(_, b)| exact(&d) < exact(b)) {
+            best = Some((i, d));
+        }
+    }
+    let Some((i, d)) = best else {
+        return Err(provmark::Error::param("scan-tokenizers", "names no tokenizer").into());
+    };
+    let corrected = (exact(&d) + (ctx.scan.len() as f64).log10()).min(0.0);
+    let verdict = if d.scored < a.min_tokens {
+        Verdict::Insufficient
+    } else if corrected <= a.alpha.log10() {
+        Verdict::Watermarked
+    } else {
+        Verdict::NotWatermarked
+    };
+    Ok(Outcome {
+        rec,
+        test: "tokenizer_scan",
+        span: None,
+        sequential: None,
+        scan: Some(ScanReport {
+            candidates,
+            best: ctx.scan[i].0.clone(),
+            log10_p_corrected: corrected,
+        }),
+        verdict: verdict.to_string(),
+        d,
+    })
 }
 
 fn span_report(
@@ -470,6 +599,7 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             exact_log10_p_value: d.exact_log10_p_value,
             span: o.span.as_ref(),
             sequential: o.sequential.as_ref(),
+            scan: o.scan.as_ref(),
             verdict: &o.verdict,
         };
         return out(serde_json::to_string(&r).unwrap_or_default());
@@ -506,6 +636,14 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             s.end_char,
             format_p(s.log10_p_corrected),
             s.windows
+        );
+    }
+    if let Some(s) = &o.scan {
+        line += &format!(
+            "; best of {} tokenizers: {}, p {} corrected",
+            s.candidates.len(),
+            s.best,
+            format_p(s.log10_p_corrected)
         );
     }
     if let Some(s) = &o.sequential {
