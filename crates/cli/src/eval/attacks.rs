@@ -28,6 +28,14 @@ pub enum Attack {
     WordSwap(f64),
     /// A watermarked span making up this fraction of an otherwise human document.
     CopyPaste(f64),
+    /// A U+200B ZERO WIDTH SPACE at this fraction of word boundaries (1 = every one).
+    ZeroWidth(f64),
+    /// This fraction of the letters that have a Cyrillic or Greek look-alike replaced by it.
+    Homoglyph(f64),
+    /// Everything at once: zero-width spaces at every word boundary, look-alikes for this
+    /// fraction of eligible letters, no-break spaces for this fraction of spaces and full-width
+    /// forms for a tenth of the remaining ASCII letters.
+    Mixed(f64),
 }
 
 impl Attack {
@@ -42,6 +50,9 @@ impl Attack {
             Attack::WordDuplicate(_) => "word_duplicate",
             Attack::WordSwap(_) => "word_swap",
             Attack::CopyPaste(_) => "copy_paste",
+            Attack::ZeroWidth(_) => "zero_width",
+            Attack::Homoglyph(_) => "homoglyph",
+            Attack::Mixed(_) => "mixed_unicode",
         }
     }
 
@@ -55,7 +66,10 @@ impl Attack {
             | Attack::WordDelete(s)
             | Attack::WordDuplicate(s)
             | Attack::WordSwap(s)
-            | Attack::CopyPaste(s) => s,
+            | Attack::CopyPaste(s)
+            | Attack::ZeroWidth(s)
+            | Attack::Homoglyph(s)
+            | Attack::Mixed(s) => s,
         }
     }
 }
@@ -191,6 +205,78 @@ pub fn word_edit(text: &str, attack: Attack, rng: &mut impl rand::Rng) -> String
     }
 }
 
+/// Latin letters and a Cyrillic or Greek look-alike of each.
+const LOOKALIKES: &[(char, char)] = &[
+    ('a', 'а'),
+    ('c', 'с'),
+    ('e', 'е'),
+    ('o', 'о'),
+    ('p', 'р'),
+    ('x', 'х'),
+    ('y', 'у'),
+    ('i', 'і'),
+    ('j', 'ј'),
+    ('s', 'ѕ'),
+    ('v', 'ν'),
+    ('A', 'А'),
+    ('B', 'В'),
+    ('C', 'С'),
+    ('E', 'Е'),
+    ('H', 'Н'),
+    ('I', 'І'),
+    ('K', 'К'),
+    ('M', 'М'),
+    ('N', 'Ν'),
+    ('O', 'О'),
+    ('P', 'Р'),
+    ('T', 'Т'),
+    ('X', 'Х'),
+    ('Y', 'Υ'),
+    ('Z', 'Ζ'),
+];
+
+/// Character-level edits a reader does not see (see [`Attack::ZeroWidth`],
+/// [`Attack::Homoglyph`], [`Attack::Mixed`]); other attacks return the text unchanged.
+pub fn unicode_edit(text: &str, attack: Attack, rng: &mut impl rand::Rng) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    // Positions of the characters each edit may touch, and a random subset of them.
+    let mut chosen = |eligible: &dyn Fn(char) -> bool, frac: f64| {
+        let idx: Vec<usize> = (0..chars.len()).filter(|&i| eligible(chars[i])).collect();
+        let mut mark = vec![false; chars.len()];
+        for j in index::sample(rng, idx.len(), count(idx.len(), frac)) {
+            mark[idx[j]] = true;
+        }
+        mark
+    };
+    let lookalike = |c: char| LOOKALIKES.iter().find(|(l, _)| *l == c).map(|&(_, g)| g);
+    let (zw, homo, nbsp, wide) = match attack {
+        Attack::ZeroWidth(f) => (f, 0.0, 0.0, 0.0),
+        Attack::Homoglyph(f) => (0.0, f, 0.0, 0.0),
+        Attack::Mixed(f) => (1.0, f, f, 0.1),
+        _ => return text.to_string(),
+    };
+    let zw = chosen(&|c| c == ' ', zw);
+    let homo = chosen(&|c| lookalike(c).is_some(), homo);
+    let nbsp = chosen(&|c| c == ' ', nbsp);
+    let wide = chosen(&|c| c.is_ascii_alphabetic(), wide);
+    let mut out = String::with_capacity(text.len() * 2);
+    for (i, &c) in chars.iter().enumerate() {
+        if zw[i] {
+            out.push('\u{200B}');
+        }
+        if homo[i] {
+            out.push(lookalike(c).unwrap_or(c));
+        } else if nbsp[i] {
+            out.push('\u{00A0}');
+        } else if wide[i] {
+            out.push(char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A document of `len` tokens that is human text except for a watermarked span of
 /// `round(frac · len)` tokens at a random position.
 pub fn copy_paste(
@@ -243,6 +329,16 @@ mod tests {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
+        let zw = unicode_edit(text, Attack::ZeroWidth(1.0), &mut rng);
+        assert_eq!(zw.matches('\u{200B}').count(), 9);
+        let homo = unicode_edit(text, Attack::Homoglyph(0.5), &mut rng);
+        let changed = homo
+            .chars()
+            .zip(text.chars())
+            .filter(|(a, b)| a != b)
+            .count();
+        let eligible = text.chars().filter(|c| "acoepxyijsv".contains(*c)).count();
+        assert_eq!(changed, (eligible as f64 * 0.5).round() as usize);
         let doc = copy_paste(&[1; 100], &[2; 100], 0.25, 100, &mut rng);
         assert_eq!(doc.len(), 100);
         assert_eq!(doc.iter().filter(|&&t| t == 2).count(), 25);

@@ -4,6 +4,7 @@ pub mod attacks;
 pub mod data;
 pub mod demo;
 pub mod grid;
+pub mod localized;
 #[cfg(feature = "plots")]
 pub mod plots;
 pub mod radioactivity;

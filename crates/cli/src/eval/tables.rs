@@ -176,17 +176,21 @@ pub fn markdown(r: &EvalResults) -> String {
     m.push('\n');
     let mut attacks = Vec::new();
     for row in &r.robustness {
-        if !attacks.contains(&row.attack) {
-            attacks.push(row.attack);
+        if !attacks.contains(&(row.attack, row.normalization)) {
+            attacks.push((row.attack, row.normalization));
         }
     }
-    for a in &attacks {
-        let _ = write!(m, "| {} | {} |", a.name(), a.strength());
+    for (a, n) in &attacks {
+        let norm = match n {
+            provmark::text::Normalization::None => "",
+            _ => ", normalised (v1)",
+        };
+        let _ = write!(m, "| {}{norm} | {} |", a.name(), a.strength());
         for h in &c.contexts {
             let cell = r
                 .robustness
                 .iter()
-                .find(|x| x.attack == *a && x.context == *h)
+                .find(|x| x.attack == *a && x.normalization == *n && x.context == *h)
                 .map(|x| {
                     format!(
                         "{} ({:.1})",
@@ -204,6 +208,9 @@ pub fn markdown(r: &EvalResults) -> String {
         "\nCopy-paste documents are {} tokens long; the strength is the watermarked share.",
         c.lengths.iter().max().copied().unwrap_or(0)
     );
+    if let Some(l) = &r.localized {
+        localized_table(&mut m, l);
+    }
     if let Some(sc) = &r.schemes {
         m.push('\n');
         m.push_str(&super::schemes::markdown(
@@ -324,4 +331,45 @@ fn fpr_table(m: &mut String, title: &str, rows: &[FprRow], alphas: &[String], by
             }
         );
     }
+}
+
+fn localized_table(m: &mut String, l: &super::localized::LocalizedResults) {
+    let _ = writeln!(
+        m,
+        "\n## Localised and sequential detection\n\n\
+         {} watermarked tokens pasted at a random place into {}-token human documents ({} documents, headline configuration):\n",
+        l.span_len, l.doc_len, l.documents
+    );
+    let _ = writeln!(
+        m,
+        "| test | found at 1e-6 | found at 1e-3 |\n|---|---|---|\n\
+         | windowed scan (Bonferroni over {} windows) | {} | |\n\
+         | whole-text test | {} | {} |\n",
+        l.windows,
+        pct(l.scan_found_1e6),
+        pct(l.whole_found_1e6),
+        pct(l.whole_found_1e3)
+    );
+    let _ = writeln!(
+        m,
+        "Median corrected log10 p of the scan {:.1}; where found, {:.0} % of the reported window lies in the pasted span and it covers {:.0} % of the span.\n\
+         On human documents the scan flagged {} of {} (document, key) tests at α 1e-3 ({} documents, each under several keys), and the sequential test crossed 1/α = 1 000 within the document in {} of them.\n",
+        l.scan_median_log10_p,
+        100.0 * l.window_precision,
+        100.0 * l.window_recall,
+        l.null_scan_flagged_1e3,
+        l.null_tests,
+        l.null_documents,
+        l.null_sequential_crossed_1e3
+    );
+    let _ = writeln!(
+        m,
+        "Sequential test at α 1e-6 on {} watermarked generations of {} tokens: {} crossed, after a median {:.0} tokens; \
+         the fixed-length p-value first reaches 1e-6 after a median {:.0} tokens (a bound for any test that peeks: checking the fixed test after every token is not a valid test).",
+        l.sequential_streams,
+        l.sequential_len,
+        pct(l.sequential_crossed),
+        l.sequential_median_tokens,
+        l.fixed_first_median_tokens
+    );
 }
