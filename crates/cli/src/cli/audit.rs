@@ -8,7 +8,7 @@ use provmark::detect::format_p;
 use provmark::key::SecretKey;
 use provmark::provenance::audit::{Audit, AuditConfig};
 use provmark::provenance::ledger::Ledger;
-use provmark::text::TokenizerSpec;
+use provmark::text::{Normalization, TokenizerSpec};
 use provmark_text::corpus::{self, Item};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,10 @@ pub struct AuditArgs {
     /// One JSON object per key or account, then {"attribution": ...}.
     #[arg(long)]
     json: bool,
+    /// Also read metadata files found in directories (SOURCES, README, LICENSE, … with a text
+    /// extension), which are otherwise reported as skipped; a file named directly is always read.
+    #[arg(long)]
+    all_files: bool,
     /// Text files, directories, or JSON Lines with `text` (and optional `prompt`) fields; JSON
     /// Lines records with `tokens` and `predictions` (token ids: a text we served and the
     /// suspect model's most likely token after each prefix) are scored as an open-model test.
@@ -65,9 +69,24 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             }
         }
     };
+    // Text is normalised as the keys say; keys that disagree are audited separately.
+    let mut norm: Option<Normalization> = None;
+    let mut same_normalization = |n: Normalization, what: &str| -> CliResult<()> {
+        match norm {
+            Some(m) if m != n => Err(provmark::Error::InvalidInput(format!(
+                "{what} normalises text as {n:?}, another key as {m:?}; audit them separately"
+            )))
+            .context(what),
+            _ => {
+                norm = Some(n);
+                Ok(())
+            }
+        }
+    };
     for path in &a.keys {
         let key = load_key(path)?;
         same_tokenizer(&key.tokenizer, &path.display().to_string())?;
+        same_normalization(key.normalization, &path.display().to_string())?;
         audit.add_key(&key).context(path.display())?;
         secrets.push(key.secret.clone());
     }
@@ -75,6 +94,8 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
     if let (Some(mp), Some(ap)) = (&a.master, &a.accounts) {
         let master = load_master(mp)?;
         same_tokenizer(&master.tokenizer, &mp.display().to_string())?;
+        // Master files predate normalisation: their account keys tokenize text as it is.
+        same_normalization(Normalization::None, &mp.display().to_string())?;
         let text = std::fs::read_to_string(ap).map_err(|e| provmark::Error::io(ap, e))?;
         let accounts: Vec<String> = text
             .lines()
@@ -110,8 +131,12 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
         audit.set_ledger(ledger, key).context(lp.display())?;
     }
     let tok = provmark_text::load(&spec)?;
+    let norm = norm.unwrap_or_default();
+    let opts = corpus::ReadOptions {
+        metadata_files: a.all_files,
+    };
 
-    let files = corpus::list_files(&a.inputs);
+    let files = corpus::list_files_with(&a.inputs, opts);
     let total: u64 = files.iter().map(|f| f.1).sum();
     let bar = if total > 8 << 20 {
         let b = ProgressBar::new(files.len() as u64);
@@ -126,7 +151,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
     let mut skipped: Vec<String> = Vec::new();
     let mut failure: Option<super::CliError> = None;
     let mut last_source = String::new();
-    corpus::visit(&a.inputs, &mut |item| {
+    corpus::visit_with(&a.inputs, opts, &mut |item| {
         if failure.is_some() {
             return;
         }
@@ -142,11 +167,15 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                     bar.inc(1);
                     last_source = file;
                 }
-                let ids = match tok.encode(&d.text) {
+                let ids = match provmark_text::encode_normalized(tok.as_ref(), norm, &d.text) {
                     Ok(ids) => ids,
                     Err(e) => return skipped.push(format!("{}: {e}", d.source)),
                 };
-                let prompt = match d.prompt.as_deref().map(|p| tok.encode(p)).transpose() {
+                let prompt = d
+                    .prompt
+                    .as_deref()
+                    .map(|p| provmark_text::encode_normalized(tok.as_ref(), norm, p));
+                let prompt = match prompt.transpose() {
                     Ok(p) => p,
                     Err(e) => return skipped.push(format!("{}: prompt: {e}", d.source)),
                 };
