@@ -339,6 +339,8 @@ fn master_derive_audit_with_corrupt_inputs() {
             "p_value",
             "log10_p_value",
             "corrected_p_value",
+            "corrected_log10_p_value",
+            "p_value_text",
             "verdict",
         ] {
             assert!(lines[0].get(f).is_some(), "missing {f}");

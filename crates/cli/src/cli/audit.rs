@@ -201,7 +201,17 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
         for row in &report.rows {
             let mut v = serde_json::to_value(row).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                o.remove("corrected_log10_p_value");
+                // Lossless: a p-value below the smallest normal double is null, never 0 (it
+                // would read as certainty); the log10 fields are authoritative.
+                for (p, l10) in [
+                    ("p_value", row.log10_p_value),
+                    ("corrected_p_value", row.corrected_log10_p_value),
+                ] {
+                    let v = 10f64.powf(l10);
+                    let num = serde_json::Number::from_f64(v).filter(|_| v >= f64::MIN_POSITIVE);
+                    o.insert(p.into(), num.map_or(serde_json::Value::Null, Into::into));
+                    o.insert(format!("{p}_text"), format_p(l10).into());
+                }
                 if !has_accounts {
                     o.insert("account".into(), serde_json::Value::Null);
                 }
