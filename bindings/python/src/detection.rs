@@ -5,7 +5,7 @@
 use crate::errors::{IntoPy, invalid};
 use crate::ids;
 use crate::keys::{Key, MasterKey};
-use provmark::detect::{Detector, DetectorConfig, TokenFlag};
+use provmark::detect::{Detector, DetectorConfig, TokenFlag, format_p};
 use provmark::provenance::audit::{Audit as CoreAudit, AuditConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -13,8 +13,9 @@ use pyo3::types::{PyDict, PyString};
 /// The result of `provmark.detect`: the fields of `provmark detect --json`, plus per-token
 /// flags.
 ///
-/// `p_value` is the exact binomial tail `P[X >= green]`, `X ~ Binomial(scored, gamma)`; it is 0.0
-/// when it underflows a double, so `log10_p_value` (always finite) is the authoritative figure.
+/// `p_value` is the exact binomial tail `P[X >= green]`, `X ~ Binomial(scored, gamma)`; it is
+/// `None` below the smallest normal double (2.2e-308; 0.0 would read as certainty), so
+/// `log10_p_value` (always finite) is the authoritative figure.
 #[pyclass(module = "provmark", frozen, get_all)]
 pub struct Detection {
     /// The scheme's name (`"kgw"`).
@@ -33,8 +34,8 @@ pub struct Detection {
     gamma: f64,
     /// `(green - gamma * scored) / sqrt(scored * gamma * (1 - gamma))`.
     z_score: f64,
-    /// The exact p-value (0.0 on underflow; see `log10_p_value`).
-    p_value: f64,
+    /// The exact p-value (`None` below 2.2e-308; see `log10_p_value`).
+    p_value: Option<f64>,
     /// log10 of the p-value.
     log10_p_value: f64,
     /// For vLLM's dual-key keys (alpha not 0, 1/2 or 1), whose `p_value` is vLLM's
@@ -68,7 +69,9 @@ impl Detection {
         d.set_item("green", self.green)?;
         d.set_item("gamma", self.gamma)?;
         d.set_item("z_score", self.z_score)?;
+        d.set_item("test", "fixed")?;
         d.set_item("p_value", self.p_value)?;
+        d.set_item("p_value_text", format_p(self.log10_p_value))?;
         d.set_item("log10_p_value", self.log10_p_value)?;
         if let Some(e) = self.exact_log10_p_value {
             d.set_item("exact_log10_p_value", e)?;
@@ -154,7 +157,7 @@ pub fn detect(
         green: d.green,
         gamma: d.gamma,
         z_score: d.z_score,
-        p_value: d.p_value,
+        p_value: (d.p_value >= f64::MIN_POSITIVE).then_some(d.p_value),
         log10_p_value: d.log10_p_value,
         exact_log10_p_value: d.exact_log10_p_value,
         verdict: d.verdict.to_string(),

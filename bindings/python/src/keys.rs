@@ -400,6 +400,11 @@ impl Key {
             .py()
     }
 
+    /// `text` as the key's normalisation leaves it (what `encode` and detection tokenize).
+    fn normalize(&self, text: &str) -> String {
+        provmark_text::normalize::normalize(text, self.file.normalization).into_owned()
+    }
+
     /// How text is normalised before tokenizing: `"none"` or `"v1"`.
     #[getter]
     fn normalization(&self) -> String {

@@ -40,6 +40,24 @@ def test_text_input_uses_the_key_tokenizer():
     assert d.verdict == "watermarked"
 
 
+def test_text_is_normalised_as_the_key_says():
+    # New keys record normalisation v1: zero-width spaces and Cyrillic look-alikes inserted
+    # into a watermarked text change nothing the detector sees (deterministic: same tokens).
+    key = provmark.Key.generate()
+    assert key.normalization == "v1"
+    text = key.decode(sample_text(key, 300, 20_000, 2, True))
+    attacked = text.replace(" ", "\u200b ")
+    clean, edited = provmark.detect(key, text), provmark.detect(key, attacked)
+    assert edited.tokens == clean.tokens and edited.green == clean.green
+    assert edited.verdict == "watermarked"
+    # Look-alikes in English text fold back (the toy model's random tokens are not English, and
+    # look-alikes in non-Latin text are left as written).
+    english = "The quick brown fox jumps over the lazy dog, once more, with feeling."
+    homoglyphs = english.replace("e", "\u0435").replace("o", "\u03bf").replace("a", "\u0430")
+    assert key.normalize(homoglyphs) == english
+    assert key.encode(homoglyphs) == key.encode(english)
+
+
 def test_dedup_and_options():
     key = provmark.Key.generate()
     ids = [5, 6, 7] * 200
@@ -61,7 +79,11 @@ def test_p_value_far_below_double_range():
     key = provmark.Key.generate()
     ids = sample_text(key, 3000, VOCAB, 4, True)
     d = provmark.detect(key, ids, vocab_size=VOCAB, dedup=False)
-    assert d.log10_p_value < -200 and d.p_value >= 0.0
+    assert d.log10_p_value < -200 and (d.p_value is None or d.p_value > 0.0)
+    # Below the smallest double p is None (0.0 would read as certainty); log10 stays exact.
+    d = provmark.detect(key, sample_text(key, 8000, VOCAB, 5, True), vocab_size=VOCAB, dedup=False)
+    assert d.log10_p_value < -310 and d.p_value is None
+    assert d.to_dict()["p_value"] is None and "e-" in d.to_dict()["p_value_text"]
 
 
 def cli_binary() -> Path | None:

@@ -731,6 +731,16 @@ fn detect_composes_with_generate_and_follows_grep_exit_codes() {
         detect_stdin(&plain, &["--exit-zero"]).status.code(),
         Some(0)
     );
+    // An HTML report of the inputs, the span outlined; never over an existing file.
+    let html = dir.join("report.html");
+    let hs = html.to_str().unwrap();
+    let o = detect_stdin(&gen_out(&[]), &["--localize", "--html", hs]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("class=\"overview\"") && page.contains("class=\"win\""));
+    let o = detect_stdin(&gen_out(&[]), &["--html", hs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"));
 }
 
 /// Values that look like flags, empty requests, overwrites, completions and the man page.

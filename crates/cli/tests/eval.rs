@@ -112,7 +112,11 @@ fn demo_end_to_end() {
         ..DemoConfig::default()
     };
     let result = demo::run(&docs, tok.as_ref(), &cfg).unwrap();
-    assert_eq!(result.rows.len(), 6);
+    // Human, unwatermarked and watermarked per prompt, then the pasted document.
+    assert_eq!(result.rows.len(), 7);
+    let pasted = result.rows.last().unwrap();
+    assert_eq!(pasted.kind, Kind::Pasted);
+    assert!(pasted.span.is_some());
     let wm: Vec<_> = result
         .rows
         .iter()
@@ -129,6 +133,8 @@ fn demo_end_to_end() {
     assert!(
         html.starts_with("<!DOCTYPE html>")
             && html.contains("class=\"g\"")
+            && html.contains("class=\"overview\"")
+            && html.contains("title=\"token 0: ")
             && !html.contains("http")
     );
 }

@@ -83,3 +83,16 @@ pub fn audit_jsonl(data: &[u8]) {
         }
     }
 }
+
+/// Normalises bytes (lossily decoded as UTF-8) with every normalisation: never panics, and v1's
+/// output holds no carriage return and no default-ignorable character it should have removed.
+pub fn normalize_text(data: &[u8]) {
+    use provmark::text::Normalization;
+    let text = String::from_utf8_lossy(data);
+    assert_eq!(
+        crate::normalize::normalize(&text, Normalization::None),
+        text
+    );
+    let v1 = crate::normalize::normalize(&text, Normalization::V1);
+    assert!(!v1.contains(['\r', '\u{200B}', '\u{202E}', '\u{FEFF}', '\u{00AD}']));
+}

@@ -46,3 +46,8 @@ fn schemes_corpus() {
 fn audit_jsonl_corpus() {
     replay("audit_jsonl", provmark_text::fuzzing::audit_jsonl);
 }
+
+#[test]
+fn normalize_text_corpus() {
+    replay("normalize_text", provmark_text::fuzzing::normalize_text);
+}

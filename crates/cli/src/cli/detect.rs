@@ -10,6 +10,7 @@ use provmark::detect::{
     parse_token_ids,
 };
 use provmark::text::{Normalization, Tokenizer, TokenizerSpec};
+use provmark_cli::report::ReportItem;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -74,6 +75,12 @@ pub struct DetectArgs {
     /// One JSON object per input and line (an input that fails gives `{"input", "error"}`).
     #[arg(long)]
     json: bool,
+    /// Also write an HTML report of every input (tokens marked, the --localize span outlined).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Replace an existing --html file.
+    #[arg(long, requires = "html")]
+    force: bool,
     /// Input files; `-` or none reads stdin.
     files: Vec<String>,
 }
@@ -237,6 +244,17 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
     } else {
         a.files.clone()
     };
+    if let Some(h) = &a.html {
+        super::refuse_existing(h, a.force)?;
+    }
+    let mut html = provmark_cli::report::HtmlReport::new("provmark detect");
+    html.paragraph(&format!(
+        "Key {} ({}); alpha {}; normalisation {:?}.",
+        det.key_id(),
+        det.scheme().name(),
+        a.alpha,
+        norm
+    ));
     let (mut found, mut failed) = (false, false);
     for input in &inputs {
         let name = if input == "-" { "<stdin>" } else { input };
@@ -254,6 +272,13 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
                 Ok(r) => {
                     found |= r.verdict == Verdict::Watermarked.to_string();
                     print_report(&r, &det, a.json)?;
+                    if a.html.is_some() {
+                        let t = match &r.scan {
+                            Some(s) => scan.iter().find(|c| c.0 == s.best).map(|c| c.1.as_ref()),
+                            None => None,
+                        };
+                        html.push(html_item(&r, t.unwrap_or(tok.as_ref())).context(&rec.name)?);
+                    }
                 }
                 Err(e) if e.is_broken_pipe() => return Err(e),
                 Err(e) => {
@@ -262,6 +287,9 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
                 }
             }
         }
+    }
+    if let Some(h) = &a.html {
+        super::write_new(h, html.render().as_bytes(), a.force)?;
     }
     Ok(if failed {
         ExitCode::from(2)
@@ -400,6 +428,8 @@ fn records(name: &str, bytes: Vec<u8>, a: &DetectArgs) -> CliResult<Vec<Record>>
 /// What one record's report holds, before printing.
 struct Outcome<'r> {
     rec: &'r Record,
+    /// The token ids tested (under the tokenizer that gave `d`).
+    tokens: Vec<u32>,
     d: Detection,
     test: &'static str,
     span: Option<SpanReport>,
@@ -453,6 +483,7 @@ fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Out
     let d = progress::scored(det, &tokens, name).context(name)?;
     let mut out = Outcome {
         rec,
+        tokens: Vec::new(),
         test: "fixed",
         span: None,
         sequential: None,
@@ -500,6 +531,7 @@ fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Out
             crossed_after_scored: e.crossed_after(),
         });
     }
+    out.tokens = tokens;
     Ok(out)
 }
 
@@ -513,7 +545,7 @@ fn scan_tokenizers<'r>(
     let name = rec.name.as_str();
     let text = provmark_text::normalize::normalize(text, ctx.norm);
     let exact = |d: &Detection| d.exact_log10_p_value.unwrap_or(d.log10_p_value);
-    let mut best: Option<(usize, Detection)> = None;
+    let mut best: Option<(usize, Detection, Vec<u32>)> = None;
     let mut candidates = Vec::with_capacity(ctx.scan.len());
     for (i, (tname, t, det)) in ctx.scan.iter().enumerate() {
         let ids = t.encode(&text).context(format!("{name} ({tname})"))?;
@@ -524,11 +556,11 @@ fn scan_tokenizers<'r>(
             scored: d.scored,
             log10_p_value: exact(&d),
         });
-        if best.as_ref().is_none_or(|(_, b)| exact(&d) < exact(b)) {
-            best = Some((i, d));
+        if best.as_ref().is_none_or(|(_, b, _)| exact(&d) < exact(b)) {
+            best = Some((i, d, ids));
         }
     }
-    let Some((i, d)) = best else {
+    let Some((i, d, tokens)) = best else {
         return Err(provmark::Error::param("scan-tokenizers", "names no tokenizer").into());
     };
     let corrected = (exact(&d) + (ctx.scan.len() as f64).log10()).min(0.0);
@@ -541,6 +573,7 @@ fn scan_tokenizers<'r>(
     };
     Ok(Outcome {
         rec,
+        tokens,
         test: "tokenizer_scan",
         span: None,
         sequential: None,
@@ -551,6 +584,52 @@ fn scan_tokenizers<'r>(
         }),
         verdict: verdict.to_string(),
         d,
+    })
+}
+
+fn html_item(o: &Outcome<'_>, tok: &dyn Tokenizer) -> provmark::Result<ReportItem> {
+    let d = &o.d;
+    let l10 = o
+        .scan
+        .as_ref()
+        .map(|s| s.log10_p_corrected)
+        .or(o.span.as_ref().map(|s| s.log10_p_corrected))
+        .unwrap_or(d.exact_log10_p_value.unwrap_or(d.log10_p_value));
+    let mut summary = vec![
+        ("test".to_string(), o.test.to_string()),
+        ("verdict".into(), o.verdict.clone()),
+        ("scored".into(), d.scored.to_string()),
+        ("green".into(), d.green.to_string()),
+        ("z-score".into(), format!("{:.2}", d.z_score)),
+        ("p-value (whole text)".into(), format_p(d.log10_p_value)),
+    ];
+    if let Some(s) = &o.span {
+        summary.push((
+            "span".into(),
+            format!(
+                "tokens {}..{}, p {} corrected for {} windows",
+                s.start_token,
+                s.end_token,
+                format_p(s.log10_p_corrected),
+                s.windows
+            ),
+        ));
+    }
+    if let Some(s) = &o.scan {
+        summary.push(("tokenizer".into(), s.best.clone()));
+    }
+    Ok(ReportItem {
+        title: o.rec.name.clone(),
+        verdict: o.verdict.clone(),
+        p_value: format_p(l10),
+        tokens: d.tokens,
+        pieces: provmark_cli::report::pieces(tok, &o.tokens, &d.flags)?,
+        span: o
+            .span
+            .as_ref()
+            .filter(|_| o.verdict == Verdict::Watermarked.to_string())
+            .map(|s| s.start_token..s.end_token),
+        summary,
     })
 }
 
@@ -580,7 +659,6 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
     let d = &o.d;
     let name = o.rec.name.as_str();
     if json {
-        let p = 10f64.powf(d.log10_p_value);
         let r = Report {
             input: name,
             id: o.rec.id.as_ref(),
@@ -593,7 +671,7 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             green: d.green,
             gamma: d.gamma,
             z_score: d.z_score,
-            p_value: (p >= f64::MIN_POSITIVE).then_some(p),
+            p_value: (d.p_value >= f64::MIN_POSITIVE).then_some(d.p_value),
             p_value_text: format_p(d.log10_p_value),
             log10_p_value: d.log10_p_value,
             exact_log10_p_value: d.exact_log10_p_value,
