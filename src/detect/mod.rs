@@ -413,12 +413,26 @@ pub fn parse_token_ids(text: &str) -> Result<Vec<u32>> {
     })
 }
 
-/// A p-value from its log10, readable at any magnitude (`3.2e-45`).
+/// A p-value from its log10, readable at any magnitude (`3.20e-45`), with a mantissa in
+/// `[1, 10)` after rounding.
+///
+/// ```
+/// use provmark::detect::format_p;
+/// assert_eq!(format_p(-44.49485), "3.20e-45");
+/// assert_eq!(format_p(-16.000000001), "1.00e-16"); // not "10.00e-17"
+/// assert_eq!(format_p(-1000.0), "1.00e-1000");
+/// assert_eq!(format_p(-0.30103), "0.5000");
+/// ```
 pub fn format_p(log10_p: f64) -> String {
     if log10_p > -4.0 {
         format!("{:.4}", 10f64.powf(log10_p))
     } else {
-        let e = log10_p.floor();
-        format!("{:.2}e{}", 10f64.powf(log10_p - e), e)
+        let mut e = log10_p.floor();
+        let mut m = 10f64.powf(log10_p - e);
+        if m >= 9.995 {
+            m /= 10.0;
+            e += 1.0;
+        }
+        format!("{m:.2}e{e}")
     }
 }

@@ -108,13 +108,22 @@ fn windows(n: usize, min_len: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
+/// A window of the scan: `start` and `len` in scored positions, its score sum and `ln p`.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: usize,
+    len: usize,
+    sum: f64,
+    ln_p: f64,
+}
+
 /// Scans scored positions for the most significant window under `null` (see the module
-/// documentation). Returns the number of windows and the best as `(start, len, sum, ln p)`.
+/// documentation). Returns the number of windows and the best.
 fn scan(
     null: &NullModel,
     scores: &[ScoredPosition],
     min_len: usize,
-) -> Result<(usize, Option<(usize, usize, f64, f64)>)> {
+) -> Result<(usize, Option<Window>)> {
     let mut prefix = Vec::with_capacity(scores.len() + 1);
     let mut acc = 0.0;
     prefix.push(0.0);
@@ -124,7 +133,7 @@ fn scan(
     }
     let (mu, _) = null.moments();
     let mut count = 0;
-    let mut best: Option<(usize, usize, f64, f64)> = None;
+    let mut best: Option<Window> = None;
     for (start, len) in windows(scores.len(), min_len) {
         count += 1;
         let sum = prefix[start + len] - prefix[start];
@@ -134,8 +143,13 @@ fn scan(
             continue;
         }
         let ln_p = null.exact_tail_ln(len, sum)?;
-        if best.is_none_or(|b| ln_p < b.3) {
-            best = Some((start, len, sum, ln_p));
+        if best.is_none_or(|b| ln_p < b.ln_p) {
+            best = Some(Window {
+                start,
+                len,
+                sum,
+                ln_p,
+            });
         }
     }
     Ok((count, best))
@@ -155,7 +169,13 @@ impl Detector {
         }
         let scores = &detection.scored_positions;
         let (windows, best) = scan(&self.scheme().null(), scores, config.min_len)?;
-        let span = best.map(|(start, len, score, ln_p)| {
+        let span = best.map(|w| {
+            let Window {
+                start,
+                len,
+                sum: score,
+                ln_p,
+            } = w;
             let corrected = (ln_p + (windows as f64).ln()).min(0.0);
             Span {
                 start_token: scores[start].token,
@@ -219,7 +239,12 @@ mod tests {
             })
             .collect();
         let (w, best) = scan(&null, &scores, 32).unwrap();
-        let (start, len, sum, ln_p) = best.unwrap();
+        let Window {
+            start,
+            len,
+            sum,
+            ln_p,
+        } = best.unwrap();
         assert!(start >= 390 && start + len <= 510, "({start}, {len})");
         assert!(len >= 64 && sum >= 0.9 * len as f64);
         assert!(ln_p + (w as f64).ln() < -40.0);

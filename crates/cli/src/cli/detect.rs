@@ -249,11 +249,15 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
     }
     let mut html = provmark_cli::report::HtmlReport::new("provmark detect");
     html.paragraph(&format!(
-        "Key {} ({}); alpha {}; normalisation {:?}.",
+        "Key {} ({}); alpha {:e}; text normalisation {}; tokenizer {}.",
         det.key_id(),
         det.scheme().name(),
         a.alpha,
-        norm
+        serde_json::to_value(norm)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        tok.spec()
     ));
     let (mut found, mut failed) = (false, false);
     for input in &inputs {
