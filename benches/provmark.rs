@@ -226,6 +226,43 @@ fn scheme_step(c: &mut Criterion) {
     g.finish();
 }
 
+/// The localised scan of a scored 1 000-token text (a few hundred exact window tails), and one
+/// update of the sequential test's e-process (per scored token).
+fn localize_and_sequential(c: &mut Criterion) {
+    use provmark::detect::{EProcess, WindowConfig};
+    let key = SecretKey::from_bytes([3; 32]);
+    let ids: Vec<u32> = (0..1000u32)
+        .map(|i| i.wrapping_mul(2_654_435_761) % 128_000)
+        .collect();
+    let det = Detector::for_scheme(
+        Kgw::new(&key, KgwParams::default()),
+        key.key_id(),
+        128_256,
+        DetectorConfig::default(),
+    )
+    .unwrap();
+    let d = det.detect(&ids).unwrap();
+    let mut g = c.benchmark_group("localize");
+    g.throughput(Throughput::Elements(ids.len() as u64));
+    g.bench_function("kgw/1000", |b| {
+        b.iter(|| {
+            black_box(
+                det.localize(black_box(&d), &WindowConfig::default())
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
+    let mut e = EProcess::new(det.scheme().null(), 1e-6).unwrap();
+    let mut s = 0.0;
+    c.bench_function("sequential/update", |b| {
+        b.iter(|| {
+            s = 1.0 - s;
+            black_box(e.update(black_box(s)))
+        })
+    });
+}
+
 criterion_group!(
     benches,
     bias,
@@ -233,6 +270,7 @@ criterion_group!(
     sample_plain,
     detect,
     scheme_step,
-    tails
+    tails,
+    localize_and_sequential
 );
 criterion_main!(benches);

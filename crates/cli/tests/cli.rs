@@ -726,6 +726,21 @@ fn detect_composes_with_generate_and_follows_grep_exit_codes() {
     assert!(l10 < -310.0, "{r}");
     assert!(r["p_value"].is_null(), "{r}");
     assert!(r["p_value_text"].as_str().unwrap().contains('e'));
+    // Another tokenizer's ids are decoded and re-tokenized; a scan names the tokenizer.
+    let ids_o200k = gen_out(&["--output-ids"]);
+    let o = detect_stdin(&ids_o200k, &["--from-tokenizer", "o200k_base"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = detect_stdin(&gen_out(&[]), &["--scan-tokenizers", "cl100k_base,key"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = json_lines(&o);
+    assert_eq!(r[0]["test"], "tokenizer_scan");
+    assert_eq!(r[0]["scan"]["best"], "o200k_base");
+    assert_eq!(r[0]["scan"]["candidates"].as_array().unwrap().len(), 2);
+    let (best, corrected) = (
+        r[0]["log10_p_value"].as_f64().unwrap(),
+        r[0]["scan"]["log10_p_corrected"].as_f64().unwrap(),
+    );
+    assert!((corrected - (best + 2f64.log10())).abs() < 1e-9);
     // --exit-zero.
     assert_eq!(
         detect_stdin(&plain, &["--exit-zero"]).status.code(),
@@ -782,12 +797,14 @@ fn cli_values_refusals_completions_and_man() {
     // Writers never overwrite without --force.
     let model = dir.join("model.bin");
     std::fs::write(&model, b"precious").unwrap();
-    let corpus = dir.join("corpus");
-    std::fs::create_dir_all(&corpus).unwrap();
-    for i in 0..20 {
-        let text = format!("Document {i} has some text to train on, and more of it. ").repeat(20);
-        std::fs::write(corpus.join(format!("{i}.txt")), text).unwrap();
-    }
+    // One small file, named through a symbolic link: trained on (too small to hold out text).
+    let real = dir.join("c.txt");
+    std::fs::write(&real, "Some text to train on, and more of it. ".repeat(50)).unwrap();
+    let corpus = dir.join("corpus.txt");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&real, &corpus).unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&real, &corpus).unwrap();
     let train = |extra: &[&str]| {
         let mut args = vec![
             "lm",
@@ -806,7 +823,9 @@ fn cli_values_refusals_completions_and_man() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&model).unwrap(), b"precious");
-    assert!(train(&["--force"]).status.success());
+    let o = train(&["--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("not measured"), "{}", stdout(&o));
     let demo = dir.join("demo");
     std::fs::create_dir_all(&demo).unwrap();
     std::fs::write(demo.join("report.html"), "mine").unwrap();

@@ -54,20 +54,24 @@ pub fn normalize(text: &str, n: Normalization) -> Cow<'_, str> {
     }
 }
 
-/// Whether pure-ASCII text is already in V1 form (no CR, no run of spaces inside a line).
+/// Whether pure-ASCII text is already in V1 form: no CR, and no run of spaces after the first
+/// non-space character of its line (one pass).
 fn ascii_is_normal(text: &str) -> bool {
-    let b = text.as_bytes();
-    !b.contains(&b'\r')
-        && !b.windows(2).enumerate().any(|(i, w)| {
-            w == b"  " && {
-                // Leading indentation is kept: only runs after a non-space on the line count.
-                let line_start = b[..i]
-                    .iter()
-                    .rposition(|&c| c == b'\n')
-                    .map_or(0, |p| p + 1);
-                b[line_start..i].iter().any(|&c| c != b' ')
+    let (mut in_body, mut prev_space) = (false, false);
+    for &b in text.as_bytes() {
+        match b {
+            b'\r' => return false,
+            b'\n' => (in_body, prev_space) = (false, false),
+            b' ' => {
+                if in_body && prev_space {
+                    return false;
+                }
+                prev_space = true;
             }
-        })
+            _ => (in_body, prev_space) = (true, false),
+        }
+    }
+    true
 }
 
 fn v1(text: &str) -> Cow<'_, str> {

@@ -45,9 +45,10 @@ pub struct DetectArgs {
     /// Tokenize with this instead of the key's tokenizer (o200k_base, cl100k_base or a path).
     #[arg(long)]
     tokenizer: Option<String>,
-    /// With --ids: the ids are under this tokenizer (another model's); they are decoded to text,
-    /// normalised and re-tokenized with the key's tokenizer before testing.
-    #[arg(long, requires = "ids")]
+    /// Token ids (--ids, or JSON Lines `tokens`/`ids`) are under this tokenizer (another
+    /// model's): they are decoded to text, normalised and re-tokenized with the key's tokenizer
+    /// before testing.
+    #[arg(long)]
     from_tokenizer: Option<String>,
     /// Test the text under each of these tokenizers (comma-separated: o200k_base, cl100k_base,
     /// paths to tokenizer.json or .gguf files; `key` for the key's own), with a Bonferroni

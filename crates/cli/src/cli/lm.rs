@@ -76,11 +76,23 @@ fn train(a: TrainArgs) -> CliResult<ExitCode> {
     let tokens = data::tokenize(&c.documents, tok.as_ref())?;
     let split = data::split(&tokens);
     let lm = NgramLm::train(split.train.iter().cloned(), a.order, tok.vocab_size(), spec)?;
-    let ppl = lm.perplexity(split.held_out.iter().map(Vec::as_slice))?;
+    if split.train_tokens() == 0 {
+        return Err(provmark::Error::InvalidInput("the corpus holds no tokens".into()).into());
+    }
+    // Every tenth 1 024-token chunk is held out; a smaller corpus has none to measure on.
+    let ppl = if split.held_out.is_empty() {
+        "not measured (under ten 1 024-token chunks: nothing held out)".to_string()
+    } else {
+        format!(
+            "{:.1} on {} tokens",
+            lm.perplexity(split.held_out.iter().map(Vec::as_slice))?,
+            split.held_out_tokens()
+        )
+    };
     lm.save(&a.out)?;
     out(format_args!(
         "trained order-{} model on {} tokens ({} documents) in {:.1}s: {} distinct {}-grams; \
-         held-out perplexity {:.1} on {} tokens; saved to {}",
+         held-out perplexity {}; saved to {}",
         a.order,
         split.train_tokens(),
         c.documents.len(),
@@ -88,7 +100,6 @@ fn train(a: TrainArgs) -> CliResult<ExitCode> {
         lm.num_ngrams(),
         a.order,
         ppl,
-        split.held_out_tokens(),
         a.out.display()
     ))?;
     Ok(ExitCode::SUCCESS)
