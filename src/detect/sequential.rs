@@ -30,7 +30,7 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use super::{Detector, Scorer};
+use super::{Detector, ScoredPosition, Scorer};
 use crate::scheme::NullModel;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,19 @@ impl EProcess {
             self.crossed_after = Some(self.updates);
         }
         self.crossed_after.is_some()
+    }
+
+    /// Adds scored positions in order; returns the index of the token at which the e-value
+    /// first reached `1/alpha`, if that happened during this call.
+    pub fn update_positions(&mut self, positions: &[ScoredPosition]) -> Option<usize> {
+        let before = self.crossed_after.is_some();
+        let mut at = None;
+        for p in positions {
+            if self.update(p.score) && !before && at.is_none() {
+                at = Some(p.token);
+            }
+        }
+        at
     }
 
     /// `ln` of the current e-value (the mixture's wealth); 0 before any update.
@@ -161,10 +174,9 @@ impl SequentialScorer<'_> {
     pub fn feed(&mut self, tokens: &[u32]) -> Result<bool> {
         let before = self.scorer.scored_positions().len();
         self.scorer.feed(tokens)?;
-        for p in &self.scorer.scored_positions()[before..] {
-            if self.eprocess.update(p.score) && self.crossed_at_token.is_none() {
-                self.crossed_at_token = Some(p.token);
-            }
+        let fresh = &self.scorer.scored_positions()[before..];
+        if let Some(t) = self.eprocess.update_positions(fresh) {
+            self.crossed_at_token = Some(t);
         }
         Ok(self.crossed_at_token.is_some())
     }

@@ -90,6 +90,9 @@ impl std::fmt::Display for TokenizerSpec {
 /// use provmark::text::Normalization;
 /// assert_eq!(Normalization::default(), Normalization::None);
 /// assert_eq!(serde_json::to_string(&Normalization::V1).unwrap(), "\"v1\"");
+/// for n in [Normalization::None, Normalization::V1] {
+///     assert_eq!(serde_json::to_string(&n).unwrap(), format!("\"{}\"", n.name()));
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,6 +110,14 @@ pub enum Normalization {
 impl Normalization {
     /// The newest version: what new keys record.
     pub const LATEST: Normalization = Normalization::V1;
+
+    /// The name key files use: `"none"` or `"v1"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Normalization::None => "none",
+            Normalization::V1 => "v1",
+        }
+    }
 }
 
 /// Names of the built-in encodings.

@@ -407,11 +407,8 @@ impl Key {
 
     /// How text is normalised before tokenizing: `"none"` or `"v1"`.
     #[getter]
-    fn normalization(&self) -> String {
-        serde_json::to_value(self.file.normalization)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+    fn normalization(&self) -> &'static str {
+        self.file.normalization.name()
     }
 
     /// The text of token ids under the key's tokenizer.

@@ -254,10 +254,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         det.key_id(),
         det.scheme().name(),
         a.alpha,
-        serde_json::to_value(norm)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        norm.name(),
         tok.spec()
     ));
     let (mut found, mut failed) = (false, false);
@@ -514,12 +511,7 @@ fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Out
     }
     if a.sequential {
         let mut e = EProcess::new(det.scheme().null(), a.alpha).context(name)?;
-        let mut crossed_at = None;
-        for p in &out.d.scored_positions {
-            if e.update(p.score) && crossed_at.is_none() {
-                crossed_at = Some(p.token);
-            }
-        }
+        let crossed_at = e.update_positions(&out.d.scored_positions);
         out.test = "sequential";
         out.verdict = if crossed_at.is_some() {
             Verdict::Watermarked

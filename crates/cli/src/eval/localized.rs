@@ -162,7 +162,7 @@ pub fn run(inp: &LocalizedInputs<'_>) -> Result<LocalizedResults> {
                     .is_some_and(|s| s.verdict == Verdict::Watermarked),
             );
             let mut e = EProcess::new(det.scheme().null(), 1e-3)?;
-            let crossed = d.scored_positions.iter().any(|p| e.update(p.score));
+            let crossed = e.update_positions(&d.scored_positions).is_some();
             null_seq += usize::from(crossed);
             null_tests += 1;
         }
