@@ -54,6 +54,13 @@ pub enum Error {
     /// A key, key file or master-secret file is malformed.
     #[error("invalid key file: {0}")]
     KeyFormat(String),
+    /// A field of a key or master file does not match its integrity tag: the file was edited
+    /// or corrupted. `field` names the class of fields (`scheme`, `tokenizer`, `account`, …).
+    #[error("key file field `{field}` does not match its integrity tag (edited or corrupted)")]
+    KeyTampered {
+        /// The class of fields whose tag failed.
+        field: &'static str,
+    },
     /// A key file would overwrite an existing file.
     #[error("refusing to overwrite existing file {}", .0.display())]
     WouldOverwrite(PathBuf),

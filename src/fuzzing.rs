@@ -182,6 +182,8 @@ pub fn schemes(data: &[u8]) {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
     };
     let vocab = 4_096;

@@ -122,6 +122,8 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
         KeyFile {
             secret: SecretKey::from_bytes([2; 32]),
@@ -129,6 +131,8 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
         KeyFile {
             secret: SecretKey::from_bytes([3; 32]),
@@ -136,6 +140,8 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
         KeyFile {
             secret: SecretKey::from_bytes([4; 32]),
@@ -143,6 +149,8 @@ fn every_scheme_samples_without_allocating() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
         vllm(VllmAlgorithm::Gumbel),
         vllm(VllmAlgorithm::DualKeyGumbel { alpha: 0.3 }),

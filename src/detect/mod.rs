@@ -21,6 +21,8 @@
 //!     tokenizer: Default::default(),
 //!     account: None,
 //!     normalization: Default::default(),
+//!     validity: Default::default(),
+//!     coded: None,
 //! };
 //! let det = Detector::new(&key, 50_000, DetectorConfig::default())?;
 //! let ids: Vec<u32> = (0..300).map(|i| (i * 7919) % 50_000).collect();

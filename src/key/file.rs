@@ -4,14 +4,24 @@
 //! ```json
 //! {
 //!   "format": "provmark-key",
-//!   "version": 1,
+//!   "version": 2,
 //!   "key_id": "pm1-…",
 //!   "scheme": {"type": "kgw", "prf": "v1", "gamma": 0.25, "delta": 2.0, "context": 2},
 //!   "tokenizer": {"type": "tiktoken", "name": "o200k_base"},
 //!   "normalization": "v1",
-//!   "secret": "64 hex digits"
+//!   "valid_from": "2026-01-01",
+//!   "valid_until": "2026-06-30",
+//!   "secret": "64 hex digits",
+//!   "tags": {"format": "…", "scheme": "…", "tokenizer": "…", "normalization": "…",
+//!            "account": "…", "validity": "…", "keys": "…"}
 //! }
 //! ```
+//!
+//! Version 2 (written since accounts version 2) adds the validity period (optional) and one
+//! integrity tag per class of fields ([`super::tags`]): an edited γ is
+//! [`Error::KeyTampered`] naming `scheme`, never a silent change of detection. A coded account
+//! key (`"type": "kgw-coded"`) also holds its `account_keys` (position and class keys). Version 1
+//! files (no tags) are still read.
 //!
 //! `normalization` (how text is normalised before tokenizing, [`Normalization`]) is absent in
 //! files written before it existed, which then mean `none`.
@@ -20,8 +30,12 @@
 //! matches the secret (a corrupted or hand-edited file is caught) and warns when group or others
 //! may read the file.
 
+use super::tags::{self, Tags};
+use super::validity::Validity;
 use super::{KeyId, SecretKey};
-use crate::scheme::{Gumbel, Kgw, Scheme, SchemeConfig, SelfHash, SynthId, Vllm, VllmParams};
+use crate::scheme::{
+    CodedKeys, CodedKgw, Gumbel, Kgw, Scheme, SchemeConfig, SelfHash, SynthId, Vllm, VllmParams,
+};
 pub use crate::text::{Normalization, TokenizerSpec};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -36,8 +50,8 @@ fn is_none(n: &Normalization) -> bool {
 
 /// The `format` field of key files.
 const KEY_FORMAT: &str = "provmark-key";
-/// The key-file format version this code writes and reads.
-const KEY_VERSION: u32 = 1;
+/// The key-file format version this code writes (it also reads version 1).
+const KEY_VERSION: u32 = 2;
 /// Key files larger than this are rejected unread (a key file is a few hundred bytes).
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
@@ -54,6 +68,10 @@ pub struct KeyFile {
     pub account: Option<String>,
     /// How text is normalised before tokenizing (absent in older files: none).
     pub normalization: Normalization,
+    /// The days the key served text (key rotation); unbounded by default.
+    pub validity: Validity,
+    /// A coded account's position and class keys (scheme `kgw-coded` only).
+    pub coded: Option<Arc<CodedKeys>>,
 }
 
 /// A key file and the warnings raised while loading it (for example loose permissions).
@@ -77,7 +95,96 @@ struct Repr {
     account: Option<String>,
     #[serde(default, skip_serializing_if = "is_none")]
     normalization: Normalization,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
     secret: Zeroizing<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_keys: Option<KeysRepr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags: Option<Tags>,
+}
+
+/// A coded account's keys in its file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysRepr {
+    position: Zeroizing<String>,
+    classes: Vec<Zeroizing<String>>,
+}
+
+impl KeysRepr {
+    fn of(keys: &CodedKeys) -> Self {
+        KeysRepr {
+            position: keys.position().to_hex_dangerous(),
+            classes: keys
+                .classes()
+                .iter()
+                .map(|k| k.to_hex_dangerous())
+                .collect(),
+        }
+    }
+
+    fn parse(&self) -> Result<CodedKeys> {
+        let classes = self
+            .classes
+            .iter()
+            .map(|h| SecretKey::from_hex(h))
+            .collect::<Result<Vec<_>>>()?;
+        CodedKeys::new(SecretKey::from_hex(&self.position)?, classes)
+    }
+}
+
+/// The digest the `keys` tag covers: SHA-256 of the position key then the class keys (raw
+/// bytes), so the tagged text holds no secret.
+fn keys_digest(keys: Option<&CodedKeys>) -> serde_json::Value {
+    use sha2::Digest;
+    match keys {
+        None => serde_json::Value::Null,
+        Some(k) => {
+            let mut h = sha2::Sha256::new();
+            h.update(k.position().bytes());
+            for c in k.classes() {
+                h.update(c.bytes());
+            }
+            serde_json::json!({ "sha256": super::to_hex(&h.finalize()) })
+        }
+    }
+}
+
+/// The tagged classes of a key file's fields (see [`super::tags`]).
+pub(crate) fn tag_classes(
+    format: &str,
+    version: u32,
+    key_id: &KeyId,
+    scheme: &serde_json::Value,
+    tokenizer: &TokenizerSpec,
+    normalization: Normalization,
+    account: Option<&str>,
+    validity: &Validity,
+    keys: Option<&CodedKeys>,
+) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let (from, until) = validity.to_strings();
+    vec![
+        (
+            "format",
+            json!({"format": format, "version": version, "key_id": key_id}),
+        ),
+        ("scheme", scheme.clone()),
+        (
+            "tokenizer",
+            serde_json::to_value(tokenizer).unwrap_or_default(),
+        ),
+        ("normalization", json!(normalization.name())),
+        ("account", json!({ "account": account })),
+        (
+            "validity",
+            json!({"valid_from": from, "valid_until": until}),
+        ),
+        ("keys", keys_digest(keys)),
+    ]
 }
 
 impl KeyFile {
@@ -85,6 +192,7 @@ impl KeyFile {
     /// per-account key (whose secret is the master's).
     pub fn key_id(&self) -> KeyId {
         match &self.scheme {
+            SchemeConfig::KgwCoded(_) => self.secret.long_key_id(),
             SchemeConfig::Kgw { shift, .. } if *shift != 0 => {
                 self.secret.key_id().with_shift(*shift)
             }
@@ -104,6 +212,8 @@ impl KeyFile {
             tokenizer,
             account: None,
             normalization: Default::default(),
+            validity: Validity::ALWAYS,
+            coded: None,
         }
     }
 
@@ -131,6 +241,11 @@ impl KeyFile {
             SchemeConfig::Kgw { prf, params, shift } => {
                 Arc::new(Kgw::with_prf(*prf, &self.secret, *params, *shift))
             }
+            // Without its keys (a hand-built `KeyFile`), every call is a typed error.
+            SchemeConfig::KgwCoded(params) => match &self.coded {
+                Some(keys) => Arc::new(CodedKgw::new(keys, *params)),
+                None => Arc::new(CodedKgw::unkeyed(*params)),
+            },
             SchemeConfig::Vllm(params) => Arc::new(Vllm::new(vllm_key(&self.secret), *params)),
             SchemeConfig::Gumbel(params) => Arc::new(Gumbel::new(&self.secret, *params)),
             SchemeConfig::SynthId(params) => Arc::new(SynthId::new(&self.secret, *params)),
@@ -151,11 +266,27 @@ impl KeyFile {
                 repr.format
             )));
         }
-        if repr.version != KEY_VERSION {
+        if repr.version != 1 && repr.version != KEY_VERSION {
             return Err(Error::KeyFormat(format!(
-                "version {} is not supported (this provmark reads version {KEY_VERSION})",
+                "version {} is not supported (this provmark reads versions 1 and {KEY_VERSION})",
                 repr.version
             )));
+        }
+        if repr.version == 1
+            && (repr.tags.is_some()
+                || repr.account_keys.is_some()
+                || repr.valid_from.is_some()
+                || repr.valid_until.is_some()
+                || matches!(repr.scheme, SchemeConfig::KgwCoded(_)))
+        {
+            return Err(Error::KeyFormat(
+                "tags, validity and coded account keys need version 2".into(),
+            ));
+        }
+        if matches!(repr.scheme, SchemeConfig::KgwCoded(_)) != repr.account_keys.is_some() {
+            return Err(Error::KeyFormat(
+                "a kgw-coded key holds account_keys, and only it does".into(),
+            ));
         }
         if matches!(repr.scheme, SchemeConfig::Kgw { shift, .. } if shift as usize >= crate::prf::MAX_VOCAB)
         {
@@ -172,12 +303,22 @@ impl KeyFile {
                 "a vllm key's secret holds a 64-bit key: its first 48 hex digits must be 0".into(),
             ));
         }
+        let coded = repr
+            .account_keys
+            .as_ref()
+            .map(KeysRepr::parse)
+            .transpose()?
+            .map(Arc::new);
+        let validity = Validity::parse(repr.valid_from.as_deref(), repr.valid_until.as_deref())
+            .map_err(|e| Error::KeyFormat(e.to_string()))?;
         let key = KeyFile {
             secret,
             scheme: repr.scheme,
             tokenizer: repr.tokenizer,
             account: repr.account,
             normalization: repr.normalization,
+            validity,
+            coded,
         };
         if key.key_id() != repr.key_id {
             return Err(Error::KeyFormat(format!(
@@ -185,11 +326,32 @@ impl KeyFile {
                 repr.key_id
             )));
         }
+        if let Some(t) = &repr.tags {
+            tags::verify(&key.secret, &key.tag_classes(repr.version), t)?;
+        } else if repr.version >= 2 {
+            return Err(Error::KeyTampered { field: "tags" });
+        }
         Ok(key)
     }
 
-    /// Serialises to key-file JSON, secret included: handle the result as the secret.
+    fn tag_classes(&self, version: u32) -> Vec<(&'static str, serde_json::Value)> {
+        tag_classes(
+            KEY_FORMAT,
+            version,
+            &self.key_id(),
+            &serde_json::to_value(&self.scheme).unwrap_or_default(),
+            &self.tokenizer,
+            self.normalization,
+            self.account.as_deref(),
+            &self.validity,
+            self.coded.as_deref(),
+        )
+    }
+
+    /// Serialises to key-file JSON (version 2, tagged), secret included: handle the result
+    /// as the secret.
     pub fn to_json_dangerous(&self) -> Zeroizing<String> {
+        let (valid_from, valid_until) = self.validity.to_strings();
         let repr = Repr {
             format: KEY_FORMAT.into(),
             version: KEY_VERSION,
@@ -198,7 +360,11 @@ impl KeyFile {
             tokenizer: self.tokenizer.clone(),
             account: self.account.clone(),
             normalization: self.normalization,
+            valid_from,
+            valid_until,
             secret: self.secret.to_hex_dangerous(),
+            account_keys: self.coded.as_deref().map(KeysRepr::of),
+            tags: Some(tags::compute(&self.secret, &self.tag_classes(KEY_VERSION))),
         };
         secret_json(&repr)
     }
@@ -348,6 +514,8 @@ mod tests {
             tokenizer: TokenizerSpec::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         }
     }
 
@@ -368,7 +536,49 @@ mod tests {
             serde_json::json!({"type": "tiktoken", "name": "o200k_base"})
         );
         assert_eq!(v["format"], "provmark-key");
-        assert_eq!(v["version"], 1);
+        assert_eq!(v["version"], 2);
+    }
+
+    /// Every class of fields is tagged: an edit is a typed error naming the class.
+    #[test]
+    fn edited_fields_are_named() {
+        let mut k = sample();
+        k.account = Some("acct".into());
+        k.validity = Validity::parse(Some("2026-01-01"), None).unwrap();
+        let json = k.to_json_dangerous().to_string();
+        for (from, to, class) in [
+            ("\"gamma\": 0.25", "\"gamma\": 0.3", "scheme"),
+            ("o200k_base", "cl100k_base", "tokenizer"),
+            ("\"acct\"", "\"acct2\"", "account"),
+            ("2026-01-01", "2025-01-01", "validity"),
+        ] {
+            assert!(json.contains(from), "{from}");
+            let err = KeyFile::from_json(&json.replace(from, to)).unwrap_err();
+            assert!(
+                matches!(err, Error::KeyTampered { field } if field == class),
+                "{from}: {err}"
+            );
+        }
+        // Adding a normalisation to a tagged file is an edit too.
+        let edited = json.replace("\"secret\"", "\"normalization\": \"v1\",\n  \"secret\"");
+        assert!(matches!(
+            KeyFile::from_json(&edited),
+            Err(Error::KeyTampered {
+                field: "normalization"
+            })
+        ));
+        // Dropping the tags of a version 2 file is caught.
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut o = v.as_object().unwrap().clone();
+        o.remove("tags");
+        assert!(KeyFile::from_json(&serde_json::Value::Object(o).to_string()).is_err());
+        // A version 1 file (no tags) still reads.
+        let mut o = v.as_object().unwrap().clone();
+        o.remove("tags");
+        o.remove("valid_from");
+        o.insert("version".into(), 1.into());
+        let v1 = KeyFile::from_json(&serde_json::Value::Object(o).to_string()).unwrap();
+        assert_eq!(v1.key_id(), k.key_id());
     }
 
     #[test]
@@ -378,7 +588,7 @@ mod tests {
         let hex = k.secret.to_hex_dangerous().to_string();
         let cases = [
             json.replace("provmark-key", "other"),
-            json.replace("\"version\": 1", "\"version\": 2"),
+            json.replace("\"version\": 2", "\"version\": 3"),
             json.replace(&hex, &"0".repeat(64)),
             json.replace(&hex, "xyz"),
             json.replace("\"gamma\": 0.25", "\"gamma\": 1.5"),

@@ -1,9 +1,27 @@
 //! Per-account keys derived from one master secret.
 //!
 //! A provider serving many API accounts stores one secret and derives each account's
-//! watermark from it and the account id. Two modes:
+//! watermark from it and the account id. Three modes:
 //!
-//! * **Shifted** (default): every account uses the master's PRF with its own cyclic shift of
+//! * **Coded** (default, accounts version 2; [`crate::scheme::coded`]): each context falls at
+//!   one of 64 positions, each position has 16 classes of green list, and the account's 256-bit
+//!   codeword `HMAC(derive(master, "accounts-v2/codeword"), id)` picks one class per position.
+//!   Class `(j, c)`'s key is `derive(master, "accounts-v2/class/{j}/{c}")`, the position key
+//!   `derive(master, "accounts-v2/position")`. An audit scores the 16 classes of a tuple's
+//!   position once and gets every account's green count by adding 64 counters, so 10^6
+//!   accounts cost 17 ChaCha8 blocks per tuple plus 64 additions per account. Two accounts
+//!   coincide only if their codewords do (2^-256 per pair). An account's key file holds the
+//!   position key and its 64 class keys (never the master secret); its own secret
+//!   `HMAC(derive(master, "accounts-v2/account"), id)` names it (`pm2-` key id) and tags its
+//!   file. **What a leaked account file allows:** detecting and forging that account's
+//!   watermark; computing every context's position; and, since two accounts share a class at a
+//!   position with probability 1/16, raising another account's green count on the tuples
+//!   where their codewords agree. It gives nothing about any class it does not hold, so on the
+//!   positions where another account's codeword differs (15/16 of them on average) that
+//!   account's counts stay exactly null — which is what the audit's separation test reads
+//!   ([`super::audit`]): text forged with a leaked file is attributed to the leaked account,
+//!   never to another.
+//! * **Shifted** (accounts version 1): every account uses the master's PRF with its own cyclic shift of
 //!   the vocabulary axis — token `v` of account `a` is green when the PRF byte of position
 //!   `(v + s_a) mod 2^21` is below the threshold, with `s_a` the first 20 bits of
 //!   `HMAC(master, "provmark/v1/account-shift/" || id)`. Accounts with different shifts have
@@ -25,7 +43,9 @@
 //!     secret: SecretKey::from_bytes([7; 32]),
 //!     params: KgwParams::default(),
 //!     tokenizer: TokenizerSpec::default(),
-//!     mode: AccountMode::Shifted,
+//!     mode: AccountMode::Coded,
+//!     normalization: Default::default(),
+//!     validity: Default::default(),
 //! };
 //! let a = master.account_key("customer-17");
 //! let b = master.account_key("customer-18");
@@ -33,29 +53,63 @@
 //! assert_eq!(a.account.as_deref(), Some("customer-17"));
 //! ```
 
-use crate::key::file::{parse_secret_json, read_private, secret_json, write_private};
-use crate::key::{KeyFile, KeyId, SecretKey};
-use crate::scheme::{KgwParams, SchemeConfig};
-use crate::text::TokenizerSpec;
+use crate::key::file::{parse_secret_json, read_private, secret_json, tag_classes, write_private};
+use crate::key::tags::{self, Tags};
+use crate::key::{KeyFile, KeyId, SecretKey, Validity};
+use crate::scheme::coded::{POSITIONS, SYMBOLS};
+use crate::scheme::{CodedKeys, KgwParams, SchemeConfig};
+use crate::text::{Normalization, TokenizerSpec};
 use crate::{Error, Result};
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Bits of an account's shift: shifts lie in `[0, 2^20)`.
 pub const SHIFT_BITS: u32 = 20;
 /// `format` field of master files.
 const MASTER_FORMAT: &str = "provmark-master";
-/// Master-file format version.
-const MASTER_VERSION: u32 = 1;
+/// Master-file format version written (version 1 is still read).
+const MASTER_VERSION: u32 = 2;
+
+/// An account's codeword: 64 symbols of 4 bits (symbol `j` is the low nibble of byte `j / 2`
+/// for even `j`, the high nibble for odd `j`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Codeword(pub(crate) [u8; 32]);
+
+impl Codeword {
+    /// The class the account uses at position `j`.
+    #[inline]
+    pub fn symbol(&self, j: usize) -> usize {
+        let b = self.0.get(j / 2).copied().unwrap_or(0);
+        usize::from(if j % 2 == 0 { b & 15 } else { b >> 4 })
+    }
+
+    /// Positions where two codewords differ.
+    pub fn differing(&self, other: &Codeword) -> impl Iterator<Item = usize> + '_ {
+        let other = *other;
+        (0..POSITIONS).filter(move |&j| self.symbol(j) != other.symbol(j))
+    }
+}
+
+impl std::fmt::Debug for Codeword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Codeword(redacted)")
+    }
+}
 
 /// How account keys are derived from the master secret.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountMode {
-    /// One PRF, a cyclic shift per account: every account audited in one pass.
+    /// Codewords over shared classes (accounts version 2): every account audited in one pass,
+    /// no collisions, account files without the master secret.
     #[default]
+    Coded,
+    /// One PRF, a cyclic shift per account (accounts version 1): every account audited in one
+    /// pass, but a shift collides with probability 2^-20 per pair and account files hold the
+    /// master secret.
     Shifted,
     /// An independent secret per account.
     Independent,
@@ -72,6 +126,10 @@ pub struct MasterKey {
     pub tokenizer: TokenizerSpec,
     /// How account keys are derived.
     pub mode: AccountMode,
+    /// How text is normalised before tokenizing, for every account.
+    pub normalization: Normalization,
+    /// The days the master (and every account key) served text.
+    pub validity: Validity,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,7 +141,19 @@ struct Repr {
     accounts: AccountMode,
     scheme: SchemeConfig,
     tokenizer: TokenizerSpec,
+    #[serde(default, skip_serializing_if = "is_none")]
+    normalization: Normalization,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
     secret: Zeroizing<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags: Option<Tags>,
+}
+
+fn is_none(n: &Normalization) -> bool {
+    *n == Normalization::None
 }
 
 impl MasterKey {
@@ -103,28 +173,135 @@ impl MasterKey {
         u32::from_le_bytes(b) & ((1 << SHIFT_BITS) - 1)
     }
 
+    /// An HMAC keyed with the subkey of `label`, ready for an account id.
+    fn account_mac(&self, label: &str) -> crate::key::HmacSha256 {
+        self.secret.derive(label).mac()
+    }
+
+    /// The codewords of many accounts (coded mode), with one key setup for all.
+    pub fn codewords<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) -> Vec<Codeword> {
+        let base = self.account_mac("accounts-v2/codeword");
+        accounts
+            .into_iter()
+            .map(|a| {
+                let mut m = base.clone();
+                m.update(a.as_bytes());
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&m.finalize().into_bytes());
+                Codeword(out)
+            })
+            .collect()
+    }
+
+    /// The codeword of one account (coded mode).
+    pub fn codeword(&self, account: &str) -> Codeword {
+        self.codewords([account]).pop().unwrap_or(Codeword([0; 32]))
+    }
+
+    /// The key of class `symbol` at `position` (coded mode).
+    pub fn class_key(&self, position: usize, symbol: usize) -> SecretKey {
+        self.secret
+            .derive(&format!("accounts-v2/class/{position}/{symbol}"))
+    }
+
+    /// Every class key, position-major: index `position * 16 + symbol`.
+    pub fn class_keys(&self) -> Vec<SecretKey> {
+        (0..POSITIONS * SYMBOLS)
+            .map(|i| self.class_key(i / SYMBOLS, i % SYMBOLS))
+            .collect()
+    }
+
+    /// The position key (coded mode).
+    pub fn position_key(&self) -> SecretKey {
+        self.secret.derive("accounts-v2/position")
+    }
+
+    /// The secret of many accounts' key files (coded mode): ids and integrity tags.
+    pub fn account_secrets<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<SecretKey> {
+        let base = self.account_mac("accounts-v2/account");
+        accounts
+            .into_iter()
+            .map(|a| {
+                let mut m = base.clone();
+                m.update(a.as_bytes());
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&m.finalize().into_bytes());
+                SecretKey::from_bytes(out)
+            })
+            .collect()
+    }
+
     /// The key file of one account, usable with `generate` and `detect` like any other. In
-    /// shifted mode it holds the *master* secret (and the shift): treat it as the master.
+    /// coded mode it holds only that account's material; in shifted mode (version 1) it holds
+    /// the *master* secret (and the shift): treat such a file as the master.
     pub fn account_key(&self, account: &str) -> KeyFile {
-        let (secret, shift) = match self.mode {
-            AccountMode::Shifted => (self.secret.clone(), self.account_shift(account)),
-            AccountMode::Independent => (self.secret.derive(&format!("account/{account}")), 0),
+        let scheme = |shift| SchemeConfig::Kgw {
+            prf: crate::prf::PrfVersion::V1,
+            params: self.params,
+            shift,
+        };
+        let (secret, scheme, coded) = match self.mode {
+            AccountMode::Coded => {
+                let cw = self.codeword(account);
+                let classes = (0..POSITIONS)
+                    .map(|j| self.class_key(j, cw.symbol(j)))
+                    .collect();
+                let keys = CodedKeys::new(self.position_key(), classes)
+                    .ok()
+                    .map(Arc::new);
+                let secret = self
+                    .account_secrets([account])
+                    .pop()
+                    .unwrap_or_else(|| self.secret.derive("accounts-v2/account"));
+                (secret, SchemeConfig::KgwCoded(self.params), keys)
+            }
+            AccountMode::Shifted => (
+                self.secret.clone(),
+                scheme(self.account_shift(account)),
+                None,
+            ),
+            AccountMode::Independent => (
+                self.secret.derive(&format!("account/{account}")),
+                scheme(0),
+                None,
+            ),
         };
         KeyFile {
             secret,
-            scheme: SchemeConfig::Kgw {
-                prf: crate::prf::PrfVersion::V1,
-                params: self.params,
-                shift,
-            },
+            scheme,
             tokenizer: self.tokenizer.clone(),
             account: Some(account.to_string()),
-            normalization: Default::default(),
+            normalization: self.normalization,
+            validity: self.validity,
+            coded,
         }
+    }
+
+    fn tag_classes(&self, version: u32) -> Vec<(&'static str, serde_json::Value)> {
+        let mut classes = tag_classes(
+            MASTER_FORMAT,
+            version,
+            &self.key_id(),
+            &serde_json::to_value(SchemeConfig::kgw(self.params)).unwrap_or_default(),
+            &self.tokenizer,
+            self.normalization,
+            None,
+            &self.validity,
+            None,
+        );
+        classes.push((
+            "accounts",
+            serde_json::to_value(self.mode).unwrap_or_default(),
+        ));
+        classes
     }
 
     /// Serialises the master file, secret included.
     pub fn to_json_dangerous(&self) -> Zeroizing<String> {
+        let (valid_from, valid_until) = self.validity.to_strings();
         let repr = Repr {
             format: MASTER_FORMAT.into(),
             version: MASTER_VERSION,
@@ -132,7 +309,14 @@ impl MasterKey {
             accounts: self.mode,
             scheme: SchemeConfig::kgw(self.params),
             tokenizer: self.tokenizer.clone(),
+            normalization: self.normalization,
+            valid_from,
+            valid_until,
             secret: self.secret.to_hex_dangerous(),
+            tags: Some(tags::compute(
+                &self.secret,
+                &self.tag_classes(MASTER_VERSION),
+            )),
         };
         secret_json(&repr)
     }
@@ -143,10 +327,21 @@ impl MasterKey {
     /// [`Error::KeyFormat`] when malformed; messages never contain the secret.
     pub fn from_json(text: &str) -> Result<Self> {
         let repr: Repr = parse_secret_json(text)?;
-        if repr.format != MASTER_FORMAT || repr.version != MASTER_VERSION {
+        if repr.format != MASTER_FORMAT || !(1..=MASTER_VERSION).contains(&repr.version) {
             return Err(Error::KeyFormat(format!(
-                "not a {MASTER_FORMAT} version {MASTER_VERSION} file"
+                "not a {MASTER_FORMAT} file of version 1 or {MASTER_VERSION}"
             )));
+        }
+        if repr.version == 1
+            && (repr.tags.is_some()
+                || repr.accounts == AccountMode::Coded
+                || repr.normalization != Normalization::None
+                || repr.valid_from.is_some()
+                || repr.valid_until.is_some())
+        {
+            return Err(Error::KeyFormat(
+                "coded accounts, tags, normalisation and validity need version 2".into(),
+            ));
         }
         let secret = SecretKey::from_hex(&repr.secret)?;
         if secret.key_id() != repr.key_id {
@@ -166,12 +361,27 @@ impl MasterKey {
                 )));
             }
         };
-        Ok(MasterKey {
+        if repr.accounts == AccountMode::Coded && params.context() == 0 {
+            return Err(Error::KeyFormat(
+                "coded accounts need a context of at least one token".into(),
+            ));
+        }
+        let validity = Validity::parse(repr.valid_from.as_deref(), repr.valid_until.as_deref())
+            .map_err(|e| Error::KeyFormat(e.to_string()))?;
+        let master = MasterKey {
             secret,
             params,
             tokenizer: repr.tokenizer,
             mode: repr.accounts,
-        })
+            normalization: repr.normalization,
+            validity,
+        };
+        match &repr.tags {
+            Some(t) => tags::verify(&master.secret, &master.tag_classes(repr.version), t)?,
+            None if repr.version >= 2 => return Err(Error::KeyTampered { field: "tags" }),
+            None => {}
+        }
+        Ok(master)
     }
 
     /// Writes a new master file with mode 0600; never overwrites.
@@ -206,12 +416,18 @@ mod tests {
             params: KgwParams::default(),
             tokenizer: TokenizerSpec::default(),
             mode,
+            normalization: Normalization::V1,
+            validity: Validity::ALWAYS,
         }
     }
 
     #[test]
     fn round_trips_and_derivations() {
-        for mode in [AccountMode::Shifted, AccountMode::Independent] {
+        for mode in [
+            AccountMode::Coded,
+            AccountMode::Shifted,
+            AccountMode::Independent,
+        ] {
             let m = master(mode);
             let back = MasterKey::from_json(&m.to_json_dangerous()).unwrap();
             assert_eq!(back.mode, mode);

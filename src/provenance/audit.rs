@@ -7,8 +7,17 @@
 //!   occurs in a prompt): text we sent as prompts must not count as evidence.
 //! * With a [`Ledger`], only tuples whose context we served are scored.
 //! * Per target, the green count among `n` scored tuples is `Binomial(n, γ)` under the null, so
-//!   the p-value is exact; p-values across targets are corrected with Holm–Bonferroni, and the
-//!   target with the strongest significant evidence is named.
+//!   the p-value is exact; p-values across targets are corrected with Holm–Bonferroni.
+//! * **Attribution** names one target only when its evidence is *separated* from every other
+//!   target's: for the strongest target `a` and each other `b`, the test of "`b`'s holder made
+//!   this" reads `a`'s green count on the tuples where `a`'s keyed choices differ from `b`'s.
+//!   For coded accounts those are the tuples at positions where their codewords differ; a
+//!   class key of `a` that `b` does not hold is independent of anything `b`'s holder can
+//!   write, so that count is exactly `Binomial(n_D, γ)` under that hypothesis. Keys without
+//!   shared material (independent keys, other schemes) differ on every tuple; keys with the
+//!   same key id never differ. The smallest such p-value, Bonferroni-corrected over the other
+//!   targets, must reach α. Otherwise no single name is given: every target that cannot be
+//!   told apart is listed in `tied`, with the evidence ([`Separation`]).
 //!
 //! Feed documents incrementally and read the running result at any time:
 //!
@@ -17,7 +26,8 @@
 //! use provmark::{key::{KeyFile, SecretKey}, scheme::{KgwParams, SchemeConfig}, text::TokenizerSpec};
 //! let key = KeyFile { secret: SecretKey::from_bytes([2; 32]), scheme: SchemeConfig::kgw(KgwParams::default()),
 //!                     tokenizer: TokenizerSpec::default(), account: None,
-//!                     normalization: Default::default() };
+//!                     normalization: Default::default(),
+//!                     validity: Default::default(), coded: None };
 //! let mut audit = Audit::new(AuditConfig::default())?;
 //! audit.add_key(&key)?;
 //! audit.add_document(&[5, 6, 7, 8, 9, 10], None)?;
@@ -27,12 +37,14 @@
 //! # Ok::<(), provmark::Error>(())
 //! ```
 
-use super::accounts::{AccountMode, MasterKey};
+use super::accounts::{AccountMode, Codeword, MasterKey};
 use super::ledger::{Fingerprinter, Ledger};
 use crate::detect::Verdict;
 use crate::fingerprint::{CONTEXT_DOMAIN, FingerprintSet, TUPLE_DOMAIN, fingerprint};
 use crate::key::{KeyFile, KeyId};
 use crate::prf::{MAX_VOCAB, POSITION_MASK, PrfV1};
+use crate::scheme::Kgw;
+use crate::scheme::coded::{self, POSITIONS, SYMBOLS};
 use crate::scheme::{ContextRule, DedupKey, NullModel, Scheme};
 use crate::{Error, Result, stats};
 use serde::Serialize;
@@ -98,6 +110,11 @@ pub struct AuditRow {
     pub corrected_log10_p_value: f64,
     /// Decision at α on the corrected p-value.
     pub verdict: Verdict,
+    /// For a significant target that is not the attributed one: the attributed target, when
+    /// this target's evidence is explained by it (its greens on the tuples where the two
+    /// differ are not significant). Coded accounts share a class at about 1 position in 16,
+    /// so a strong source makes the accounts that share most with it significant too.
+    pub explained_by: Option<String>,
 }
 
 impl AuditRow {
@@ -107,16 +124,47 @@ impl AuditRow {
     }
 }
 
+/// The evidence that separates the strongest target from one other.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Separation {
+    /// The other target's account id or key id.
+    pub other: String,
+    /// Scored tuples on which the two targets' keyed choices differ (0 for identical keys).
+    pub differing: u64,
+    /// The strongest target's green count on them.
+    pub green: u64,
+    /// The other target's green count on them.
+    pub other_green: u64,
+    /// Their null expectation (`γ · differing`).
+    pub expected_green: f64,
+    /// log10 of the exact p-value of `green` under "the other target's holder made the text".
+    pub log10_p_value: f64,
+    /// Bonferroni-corrected over the other targets.
+    pub corrected_log10_p_value: f64,
+    /// Whether the corrected p-value reaches α.
+    pub separated: bool,
+}
+
 /// The audit's result.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditReport {
     /// One row per key or account, in the order they were added.
     pub rows: Vec<AuditRow>,
-    /// The key id or account id with the strongest significant evidence, if any.
+    /// The key id or account id with the strongest significant evidence, named only when it
+    /// is separated from every other target (see the module docs).
     pub attribution: Option<String>,
-    /// Other targets whose evidence is identical to the attributed one (accounts sharing a
-    /// shift are indistinguishable).
+    /// When the strongest significant target is *not* separated from every other: it and
+    /// every target it cannot be told apart from, strongest first. Empty otherwise.
     pub tied: Vec<String>,
+    /// The separation evidence of the strongest significant target: against every target it
+    /// is not separated from, and the [`SHOWN_SEPARATIONS`] weakest it is, weakest first.
+    pub separations: Vec<Separation>,
+    /// Other targets tested for separation.
+    pub alternatives: u64,
+    /// Other significant targets whose own evidence, on the tuples where they differ from the
+    /// strongest target, is significant too (Bonferroni over the other targets): signs of a
+    /// second source, not explained by the strongest.
+    pub additional: Vec<String>,
     /// Tuples left out because their context occurs in a prompt.
     pub excluded_prompt: u64,
     /// Tuples left out because their context is not in the ledger.
@@ -135,6 +183,48 @@ struct Single {
     green: u64,
 }
 
+/// Separated alternatives shown in a report besides every unseparated one.
+pub const SHOWN_SEPARATIONS: usize = 5;
+
+/// Coded accounts of one master: the 16 classes of every position scored once per tuple.
+struct CodedSet {
+    position: crate::prf::PrfV2,
+    /// Class green lists, index `position * 16 + symbol`.
+    classes: Vec<Kgw>,
+    gamma: f64,
+    /// (account, key id, codeword), in the order given.
+    accounts: Vec<(String, KeyId, Codeword)>,
+    /// Scored tuples per position.
+    n: [u64; POSITIONS],
+    /// Green tuples per class.
+    green: Vec<u64>,
+}
+
+impl CodedSet {
+    fn account_green(&self, cw: &Codeword) -> u64 {
+        (0..POSITIONS)
+            .map(|j| {
+                self.green
+                    .get(j * SYMBOLS + cw.symbol(j))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// (tuples, green of `a`, green of `b`) on the positions where `a` and `b` differ.
+    fn differing(&self, a: &Codeword, b: &Codeword) -> (u64, u64, u64) {
+        let mut out = (0, 0, 0);
+        for j in a.differing(b) {
+            let at = |c: usize| self.green.get(j * SYMBOLS + c).copied().unwrap_or(0);
+            out.0 += self.n.get(j).copied().unwrap_or(0);
+            out.1 += at(a.symbol(j));
+            out.2 += at(b.symbol(j));
+        }
+        out
+    }
+}
+
 struct Shifted {
     prf: PrfV1,
     threshold: u8,
@@ -151,6 +241,7 @@ struct Group {
     dedup: DedupKey,
     singles: Vec<Single>,
     shifted: Vec<Shifted>,
+    coded: Vec<CodedSet>,
     seen: FpSet,
     prompt_ctx: FpSet,
     scored: u64,
@@ -173,6 +264,7 @@ pub struct Audit {
 enum Slot {
     Single(usize),
     Account(usize, usize),
+    Coded(usize, usize),
 }
 
 impl std::fmt::Debug for Audit {
@@ -235,6 +327,7 @@ impl Audit {
             dedup,
             singles: Vec::new(),
             shifted: Vec::new(),
+            coded: Vec::new(),
             seen: FpSet::default(),
             prompt_ctx: FpSet::default(),
             scored: 0,
@@ -266,12 +359,22 @@ impl Audit {
         Ok(())
     }
 
-    /// Adds every account of `master` (shifted mode: scored in one pass; independent mode: as
-    /// separate keys).
+    /// Adds every account of `master` (coded and shifted modes: scored in one pass;
+    /// independent mode: as separate keys).
     ///
     /// # Errors
-    /// As [`Audit::add_key`].
+    /// As [`Audit::add_key`]; [`Error::InvalidInput`] for an account listed twice.
     pub fn add_accounts(&mut self, master: &MasterKey, accounts: &[String]) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(accounts.len());
+        if let Some(dup) = accounts.iter().find(|a| !seen.insert(a.as_str())) {
+            return Err(Error::InvalidInput(format!(
+                "account {dup:?} is listed twice"
+            )));
+        }
+        drop(seen);
+        if master.mode == AccountMode::Coded {
+            return self.add_coded(master, accounts);
+        }
         if master.mode == AccountMode::Independent {
             for a in accounts {
                 self.add_key(&master.account_key(a))?;
@@ -303,6 +406,40 @@ impl Audit {
             gamma: master.params.gamma(),
             accounts: list,
             green: vec![0; n],
+        });
+        Ok(())
+    }
+
+    fn add_coded(&mut self, master: &MasterKey, accounts: &[String]) -> Result<()> {
+        let g = self.group(
+            ContextRule {
+                width: master.params.context(),
+                pad: None,
+            },
+            DedupKey::Tuple,
+        )?;
+        let names = || accounts.iter().map(String::as_str);
+        let list: Vec<(String, KeyId, Codeword)> = accounts
+            .iter()
+            .zip(master.account_secrets(names()))
+            .zip(master.codewords(names()))
+            .map(|((a, s), cw)| (a.clone(), s.long_key_id(), cw))
+            .collect();
+        let group = self.groups.get_mut(g).ok_or(Error::NoCandidates)?;
+        let idx = group.coded.len();
+        self.order
+            .extend((0..list.len()).map(|a| (g, Slot::Coded(idx, a))));
+        group.coded.push(CodedSet {
+            position: coded::position_prf(&master.position_key()),
+            classes: master
+                .class_keys()
+                .iter()
+                .map(|k| coded::class_kgw(k, master.params))
+                .collect(),
+            gamma: master.params.gamma(),
+            accounts: list,
+            n: [0; POSITIONS],
+            green: vec![0; POSITIONS * SYMBOLS],
         });
         Ok(())
     }
@@ -377,7 +514,8 @@ impl Audit {
     /// use provmark::{key::{KeyFile, SecretKey}, scheme::{KgwParams, SchemeConfig}, text::TokenizerSpec};
     /// let key = KeyFile { secret: SecretKey::from_bytes([2; 32]), scheme: SchemeConfig::kgw(KgwParams::default()),
     ///                     tokenizer: TokenizerSpec::default(), account: None,
-    ///                     normalization: Default::default() };
+    ///                     normalization: Default::default(),
+    ///                     validity: Default::default(), coded: None };
     /// let mut audit = Audit::new(AuditConfig::default())?;
     /// audit.add_key(&key)?;
     /// // Predictions after [5], [5, 6], …; the first h = 2 positions have no full context.
@@ -485,6 +623,9 @@ impl Audit {
             for sh in &mut g.shifted {
                 score_shifted(sh, text, h, &fresh)?;
             }
+            for cs in &mut g.coded {
+                score_coded(cs, &context_at, &fresh)?;
+            }
         }
         Ok(())
     }
@@ -515,6 +656,21 @@ impl Audit {
                         s.score,
                         s.null,
                         s.scheme.name(),
+                    )
+                }
+                Slot::Coded(i, a) => {
+                    let Some(cs) = g.coded.get(i) else { continue };
+                    let Some((name, id, cw)) = cs.accounts.get(a) else {
+                        continue;
+                    };
+                    let green = cs.account_green(cw);
+                    (
+                        id.clone(),
+                        Some(name.clone()),
+                        green,
+                        green as f64,
+                        NullModel::Bernoulli { p: cs.gamma },
+                        "kgw-coded",
                     )
                 }
                 Slot::Account(i, a) => {
@@ -555,6 +711,7 @@ impl Audit {
                 corrected_p_value: 1.0,
                 corrected_log10_p_value: 0.0,
                 verdict: Verdict::Insufficient,
+                explained_by: None,
             });
         }
         let ln_alpha = self.config.alpha.ln();
@@ -572,28 +729,234 @@ impl Audit {
         let best = rows
             .iter()
             .zip(&ln_ps)
-            .filter(|(r, _)| r.verdict == Verdict::Watermarked)
-            .min_by(|a, b| a.1.total_cmp(b.1));
-        let (attribution, tied) = match best {
-            Some((row, &lp)) => {
-                let tied = rows
-                    .iter()
-                    .zip(&ln_ps)
-                    .filter(|(r, l)| **l == lp && r.label() != row.label())
-                    .map(|(r, _)| r.label().to_string())
-                    .collect();
-                (Some(row.label().to_string()), tied)
+            .enumerate()
+            .filter(|(_, (r, _))| r.verdict == Verdict::Watermarked)
+            .min_by(|a, b| a.1.1.total_cmp(b.1.1))
+            .map(|(i, _)| i);
+        let sep = match best {
+            Some(b) => self.separate(b, &rows, &ln_ps)?,
+            None => SeparationResult::default(),
+        };
+        let attribution = best
+            .filter(|_| sep.tied.is_empty())
+            .and_then(|b| rows.get(b))
+            .map(|r| r.label().to_string());
+        if let Some(a) = &attribution {
+            for &i in &sep.explained {
+                if let Some(r) = rows.get_mut(i) {
+                    r.explained_by = Some(a.clone());
+                }
             }
-            None => (None, Vec::new()),
+        }
+        let tied = if sep.tied.is_empty() {
+            Vec::new()
+        } else {
+            let mut t: Vec<usize> = best.into_iter().chain(sep.tied).collect();
+            t.sort_by(|&x, &y| {
+                let l = |i: usize| ln_ps.get(i).copied().unwrap_or(0.0);
+                l(x).total_cmp(&l(y)).then(x.cmp(&y))
+            });
+            t.iter()
+                .filter_map(|&i| rows.get(i))
+                .map(|r| r.label().to_string())
+                .collect()
         };
         Ok(AuditReport {
-            rows,
             attribution,
             tied,
+            separations: sep.shown,
+            alternatives: rows.len().saturating_sub(1) as u64,
+            additional: sep.additional,
+            rows,
             excluded_prompt: self.excluded_prompt,
             excluded_ledger: self.excluded_ledger,
         })
     }
+}
+
+#[derive(Default)]
+struct SeparationResult {
+    /// Indices of the targets the best is not separated from.
+    tied: Vec<usize>,
+    shown: Vec<Separation>,
+    additional: Vec<String>,
+    /// Significant targets separated from the best whose own evidence it explains.
+    explained: Vec<usize>,
+}
+
+impl Audit {
+    /// Where each row's evidence lives: a coded account's set and codeword, or `None` for
+    /// targets whose keyed choices share nothing with another key but an identical key.
+    fn coded_refs(&self) -> Vec<Option<(usize, usize, Codeword)>> {
+        self.order
+            .iter()
+            .filter_map(|&(gi, slot)| {
+                let g = self.groups.get(gi)?;
+                Some(match slot {
+                    Slot::Coded(i, a) => g
+                        .coded
+                        .get(i)
+                        .and_then(|cs| cs.accounts.get(a))
+                        .map(|x| (gi, i, x.2)),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
+    /// The separation tests of target `best` against every other (see the module docs).
+    fn separate(&self, best: usize, rows: &[AuditRow], ln_ps: &[f64]) -> Result<SeparationResult> {
+        let refs = self.coded_refs();
+        let (Some(b), Some(&bref)) = (rows.get(best), refs.get(best)) else {
+            return Ok(SeparationResult::default());
+        };
+        let others = rows.len().saturating_sub(1).max(1) as f64;
+        let ln_alpha = self.config.alpha.ln();
+        let best_ln_p = ln_ps.get(best).copied().unwrap_or(0.0);
+        let mut all: Vec<(usize, Separation)> = Vec::with_capacity(rows.len());
+        let mut additional = Vec::new();
+        let mut explained = Vec::new();
+        for (t, (r, &tref)) in rows.iter().zip(&refs).enumerate() {
+            if t == best {
+                continue;
+            }
+            // (differing tuples, best's green, other's green, ln p of best's green, ln p of
+            // the other's green) under "the other's holder made it".
+            let (n_d, gb, go, ln_p, ln_p_other) = match (bref, tref) {
+                (Some((g1, s1, cb)), Some((g2, s2, co))) if g1 == g2 && s1 == s2 => {
+                    let cs = self
+                        .groups
+                        .get(g1)
+                        .and_then(|g| g.coded.get(s1))
+                        .ok_or(Error::NoCandidates)?;
+                    let (n_d, gb, go) = cs.differing(&cb, &co);
+                    let n = usize::try_from(n_d).unwrap_or(usize::MAX);
+                    let null = NullModel::Bernoulli { p: cs.gamma };
+                    (
+                        n_d,
+                        gb,
+                        go,
+                        null.exact_tail_ln(n, gb as f64)?,
+                        null.exact_tail_ln(n, go as f64)?,
+                    )
+                }
+                _ if r.key_id == b.key_id => (0, 0, 0, 0.0, 0.0),
+                _ => (
+                    b.scored,
+                    b.green,
+                    r.green,
+                    best_ln_p,
+                    ln_ps.get(t).copied().unwrap_or(0.0),
+                ),
+            };
+            let corrected = (ln_p + others.ln()).min(0.0);
+            let separated = corrected <= ln_alpha && n_d > 0;
+            if r.verdict == Verdict::Watermarked && n_d > 0 {
+                if ln_p_other + others.ln() <= ln_alpha {
+                    additional.push(r.label().to_string());
+                } else if separated {
+                    explained.push(t);
+                }
+            }
+            all.push((
+                t,
+                Separation {
+                    other: r.label().to_string(),
+                    differing: n_d,
+                    green: gb,
+                    other_green: go,
+                    expected_green: b.expected_green / (b.scored.max(1) as f64) * n_d as f64,
+                    log10_p_value: ln_p / std::f64::consts::LN_10,
+                    corrected_log10_p_value: corrected / std::f64::consts::LN_10,
+                    separated,
+                },
+            ));
+        }
+        // Weakest separation first.
+        all.sort_by(|x, y| {
+            y.1.corrected_log10_p_value
+                .total_cmp(&x.1.corrected_log10_p_value)
+                .then(x.0.cmp(&y.0))
+        });
+        let tied: Vec<usize> = all.iter().filter(|x| !x.1.separated).map(|x| x.0).collect();
+        let shown = all
+            .into_iter()
+            .take(tied.len() + SHOWN_SEPARATIONS)
+            .map(|x| x.1)
+            .collect();
+        Ok(SeparationResult {
+            tied,
+            shown,
+            additional,
+            explained,
+        })
+    }
+}
+
+/// Scores fresh tuples for every class of a coded master: 16 classes at each tuple's
+/// position, in parallel for large batches.
+fn score_coded<'t>(
+    cs: &mut CodedSet,
+    context_at: &(dyn Fn(usize) -> Option<&'t [u32]> + Sync),
+    fresh: &[(usize, u32)],
+) -> Result<()> {
+    let threads = if fresh.len() > 1 << 14 {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let per = fresh.len().div_ceil(threads).max(1);
+    let shared = &*cs;
+    type Counts = (Vec<u64>, Vec<u64>);
+    let partials: Vec<Result<Counts>> = std::thread::scope(|s| {
+        let handles: Vec<_> = fresh
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut n = vec![0u64; POSITIONS];
+                    let mut green = vec![0u64; POSITIONS * SYMBOLS];
+                    for &(t, tok) in part {
+                        let Some(ctx) = context_at(t) else { continue };
+                        let j = coded::position_of(&shared.position, ctx)?;
+                        if let Some(c) = n.get_mut(j) {
+                            *c += 1;
+                        }
+                        let at = j * SYMBOLS;
+                        let (Some(classes), Some(counts)) = (
+                            shared.classes.get(at..at + SYMBOLS),
+                            green.get_mut(at..at + SYMBOLS),
+                        ) else {
+                            continue;
+                        };
+                        for (kgw, c) in classes.iter().zip(counts) {
+                            let seed = kgw.prf_seed(ctx)?;
+                            *c += u64::from(kgw.green_under(&seed, tok));
+                        }
+                    }
+                    Ok((n, green))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::InvalidInput("audit thread failed".into())))
+            })
+            .collect()
+    });
+    for p in partials {
+        let (n, green) = p?;
+        for (a, b) in cs.n.iter_mut().zip(n) {
+            *a += b;
+        }
+        for (a, b) in cs.green.iter_mut().zip(green) {
+            *a += b;
+        }
+    }
+    Ok(())
 }
 
 /// Bytes of keystream a single-block lookup is worth (one ChaCha8 block ≈ 58 ns ≈ the time to

@@ -7,6 +7,8 @@
 //! * [`gumbel`]: Gumbel-max sampling (Aaronson 2022), distortion-free.
 //! * [`synthid`]: the SynthID-Text tournament (Dathathri et al. 2024), distortion-free.
 //! * [`selfhash`]: the self-seeded min-hash green list (Kirchenbauer et al. 2024).
+//! * [`coded`]: per-account KGW whose green lists are shared classes picked by a codeword, so
+//!   a master audits a million accounts in one pass.
 //! * [`vllm`]: the watermarks vLLM embeds natively (Gumbel-max, dual-key Gumbel, red-green),
 //!   reproduced bit for bit on vLLM's `philox4x32-10-v1` PRF.
 //!
@@ -17,6 +19,7 @@
 //!
 //! [`SchemeConfig`] is the tagged, versioned description stored in key files.
 
+pub mod coded;
 pub mod gumbel;
 pub mod kgw;
 pub mod selfhash;
@@ -28,6 +31,7 @@ use crate::sampling::Sampler;
 use crate::{Error, Result, stats};
 use serde::{Deserialize, Serialize};
 
+pub use coded::{CodedKeys, CodedKgw};
 pub use gumbel::{Gumbel, GumbelParams};
 pub use kgw::{Kgw, KgwParams, StreamState};
 pub use selfhash::{SelfHash, SelfHashParams};
@@ -397,6 +401,10 @@ pub enum SchemeConfig {
     /// SelfHash (self-seeded min-hash green lists), on PRF v2.
     #[serde(rename = "selfhash")]
     SelfHash(SelfHashParams),
+    /// A coded account key (accounts version 2): KGW on PRF v2 whose green list is one of 16
+    /// shared classes per context position; the key file holds the account's class keys.
+    #[serde(rename = "kgw-coded")]
+    KgwCoded(KgwParams),
     /// A watermark as vLLM embeds it; the key file's secret holds vLLM's 64-bit key.
     #[serde(rename = "vllm")]
     Vllm(VllmParams),
@@ -426,6 +434,7 @@ impl SchemeConfig {
     pub fn name(&self) -> &'static str {
         match self {
             SchemeConfig::Kgw { .. } => "kgw",
+            SchemeConfig::KgwCoded(_) => "kgw-coded",
             SchemeConfig::Gumbel(_) => "gumbel",
             SchemeConfig::SynthId(_) => "synthid",
             SchemeConfig::SelfHash(_) => "selfhash",

@@ -32,6 +32,8 @@ pub(crate) fn schemes(seed: u64) -> Vec<KeyFile> {
         tokenizer: Default::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     };
     let vllm = |a: VllmAlgorithm, w: usize, rng: &mut ChaCha20Rng| {
         KeyFile::vllm(
@@ -46,6 +48,8 @@ pub(crate) fn schemes(seed: u64) -> Vec<KeyFile> {
         tokenizer: Default::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     };
     vec![
         kgw(KgwParams::default(), &mut rng),

@@ -96,6 +96,8 @@ fn accounts_and_ledger_match_golden_vectors() {
             params: KgwParams::default(),
             tokenizer: TokenizerSpec::default(),
             mode: AccountMode::Shifted,
+            normalization: Default::default(),
+            validity: Default::default(),
         };
         assert_eq!(
             u64::from(master.account_shift(account)),
@@ -230,6 +232,8 @@ fn selfhash_matches_golden_vectors() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         };
         let d = Detector::new(&key, 300, DetectorConfig::default())
             .unwrap()
@@ -238,4 +242,75 @@ fn selfhash_matches_golden_vectors() {
         assert_eq!(d.scored as u64, case["scored"].as_u64().unwrap());
         assert_eq!(d.green as u64, case["green"].as_u64().unwrap());
     }
+}
+
+/// Coded accounts (accounts version 2) and the integrity tags of key files version 2, from an
+/// independent Python implementation (`tests/data/gen_accounts_v2_vectors.py`).
+#[test]
+fn coded_accounts_and_tags_match_golden_vectors() {
+    use provmark::key::Validity;
+    use provmark::provenance::accounts::{AccountMode, MasterKey};
+    use provmark::text::{Normalization, TokenizerSpec};
+    let v: Value = serde_json::from_str(&crate::data("accounts_v2.json")).unwrap();
+    let cases = v["accounts"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        let master = MasterKey {
+            secret: secret(case, "master"),
+            params: KgwParams::default(),
+            tokenizer: TokenizerSpec::default(),
+            mode: AccountMode::Coded,
+            normalization: Normalization::V1,
+            validity: Validity::parse(Some("2026-01-01"), None).unwrap(),
+        };
+        let account = case["account"].as_str().unwrap();
+        let cw = master.codeword(account);
+        let want = crate::hex(case["codeword"].as_str().unwrap());
+        for j in 0..64 {
+            let b = want[j / 2];
+            let sym = if j % 2 == 0 { b & 15 } else { b >> 4 };
+            assert_eq!(cw.symbol(j), usize::from(sym), "{account} position {j}");
+        }
+        let key = master.account_key(account);
+        assert_eq!(key.key_id().as_str(), case["key_id"].as_str().unwrap());
+        let scheme = key.scheme();
+        for (ctx, bits) in case["contexts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["green_bits_tokens_0_256"].as_array().unwrap())
+        {
+            let ctx: Vec<u32> = ctx
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            let got: String = (0..256u32)
+                .map(|t| {
+                    if scheme.score(&ctx, t).unwrap() == 1.0 {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                })
+                .collect();
+            assert_eq!(got, bits.as_str().unwrap(), "{account} {ctx:?}");
+        }
+        let file: Value = serde_json::from_str(&key.to_json_dangerous()).unwrap();
+        assert_eq!(file["tags"], case["tags"], "{account}");
+    }
+    let plain = &v["plain_key"];
+    let key = provmark::key::KeyFile {
+        secret: secret(plain, "secret"),
+        scheme: provmark::scheme::SchemeConfig::kgw(KgwParams::default()),
+        tokenizer: TokenizerSpec::default(),
+        account: None,
+        normalization: Normalization::None,
+        validity: Validity::parse(None, plain["valid_until"].as_str()).unwrap(),
+        coded: None,
+    };
+    assert_eq!(key.key_id().as_str(), plain["key_id"].as_str().unwrap());
+    let file: Value = serde_json::from_str(&key.to_json_dangerous()).unwrap();
+    assert_eq!(file["tags"], plain["tags"]);
 }

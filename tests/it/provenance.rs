@@ -22,6 +22,8 @@ fn key(bytes: [u8; 32]) -> KeyFile {
         tokenizer: TokenizerSpec::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     }
 }
 
@@ -50,6 +52,8 @@ fn master(mode: AccountMode, seed: u8) -> MasterKey {
         params: KgwParams::default(),
         tokenizer: TokenizerSpec::default(),
         mode,
+        normalization: Default::default(),
+        validity: Default::default(),
     }
 }
 

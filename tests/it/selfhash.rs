@@ -59,6 +59,8 @@ fn rejection_rates(tuple_dedup: bool) -> [f64; 2] {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         };
         let text: Vec<u32> = (0..LEN).map(|_| rng.random_range(0..VOCAB)).collect();
         let det = if tuple_dedup {
@@ -118,6 +120,8 @@ fn audits_pool_selfhash_pairs() {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         })
         .collect();
     let mut rng = ChaCha20Rng::seed_from_u64(5);

@@ -81,7 +81,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match &e {
             Error::TokenOutOfRange { .. } => PROVMARK_ERR_TOKEN_OUT_OF_RANGE,
-            Error::KeyFormat(_) => PROVMARK_ERR_KEY,
+            Error::KeyFormat(_) | Error::KeyTampered { .. } => PROVMARK_ERR_KEY,
             Error::Io { .. } => PROVMARK_ERR_IO,
             Error::Numerical(_) => PROVMARK_ERR_INTERNAL,
             _ => PROVMARK_ERR_INVALID_ARGUMENT,

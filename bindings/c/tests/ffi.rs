@@ -33,6 +33,8 @@ fn key_file(secret: u8, shift: u32) -> KeyFile {
         tokenizer: Default::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     }
 }
 
@@ -269,6 +271,8 @@ fn every_scheme(secret: u8) -> Vec<KeyFile> {
         tokenizer: Default::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     };
     vec![
         key_file(secret, 0),

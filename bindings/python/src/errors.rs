@@ -14,7 +14,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::NonFiniteLogit { .. } => "NonFiniteLogitError",
         Error::NoCandidates => "NoCandidatesError",
         Error::LogitsShape { .. } => "LogitsShapeError",
-        Error::KeyFormat(_) => "KeyFormatError",
+        Error::KeyFormat(_) | Error::KeyTampered { .. } => "KeyFormatError",
         Error::WouldOverwrite(_) => "WouldOverwriteError",
         Error::ModelFormat(_) => "ModelFormatError",
         Error::InvalidInput(_) => "InvalidInputError",

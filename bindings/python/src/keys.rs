@@ -707,6 +707,8 @@ impl MasterKey {
             params,
             tokenizer: spec,
             mode,
+            normalization: Default::default(),
+            validity: Default::default(),
         }))
     }
 

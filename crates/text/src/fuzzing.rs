@@ -49,12 +49,16 @@ pub fn audit_jsonl(data: &[u8]) {
         tokenizer: provmark::text::TokenizerSpec::default(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     };
     let master = MasterKey {
         secret: SecretKey::from_bytes([0x32; 32]),
         params: KgwParams::default(),
         tokenizer: provmark::text::TokenizerSpec::default(),
         mode: AccountMode::Shifted,
+        normalization: Default::default(),
+        validity: Default::default(),
     };
     let accounts = ["a".to_string(), "b".to_string(), "c".to_string()];
     if audit.add_key(&key).is_err() || audit.add_accounts(&master, &accounts).is_err() {

@@ -2,7 +2,7 @@
 
 use super::{CliResult, Context, load_key, out};
 use clap::Args;
-use provmark::key::{KeyFile, SecretKey, TokenizerSpec};
+use provmark::key::{KeyFile, SecretKey, TokenizerSpec, Validity};
 use provmark::prf::PrfVersion;
 use provmark::provenance::accounts::{AccountMode, MasterKey};
 use provmark::scheme::{
@@ -29,7 +29,8 @@ pub struct KeygenArgs {
     scheme: SchemeArg,
     /// The keyed PRF of a kgw key: `v2` (one ChaCha8 block per scored token; the default) or
     /// `v1` (HMAC-SHA256 seeds; what keys made before v2 use — both stay detectable forever).
-    /// Master files (--master) and their account keys use v1.
+    /// Master files (--master) of shifted or independent accounts and their account keys use
+    /// v1; coded accounts use v2.
     #[arg(long, value_enum, default_value_t = PrfArg::V2)]
     prf: PrfArg,
     /// vLLM's integer watermark key (`WatermarkConfig.key`, 0 to 2^64 − 1), for the vllm-*
@@ -66,10 +67,20 @@ pub struct KeygenArgs {
     /// Write a master secret for per-account keys (see `provmark derive`).
     #[arg(long)]
     master: bool,
-    /// With --master: `shifted` (one PRF, a shift per account; audits all accounts in one
-    /// pass) or `independent` (a separate secret per account).
-    #[arg(long, value_enum, default_value_t = Mode::Shifted, requires = "master")]
+    /// With --master: `coded` (a codeword per account over shared classes: a million accounts
+    /// audited in one pass, no collisions, account files without the master secret),
+    /// `shifted` (accounts version 1: a 20-bit shift per account, which collides among a few
+    /// thousand accounts, and account files that hold the master secret) or `independent` (a
+    /// separate secret per account; audits cost one pass per account).
+    #[arg(long, value_enum, default_value_t = Mode::Coded, requires = "master")]
     accounts: Mode,
+    /// First day (YYYY-MM-DD, UTC) the key serves text; recorded for key rotation, so an
+    /// audit over a time range tests exactly the keys valid in it.
+    #[arg(long)]
+    valid_from: Option<String>,
+    /// Last day (YYYY-MM-DD, UTC) the key serves text.
+    #[arg(long)]
+    valid_until: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +102,7 @@ enum SchemeArg {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Mode {
+    Coded,
     Shifted,
     Independent,
 }
@@ -117,15 +129,27 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
     let tokenizer = TokenizerSpec::parse(&a.tokenizer);
     // Load it once so a key is never made for a tokenizer that cannot be used.
     provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
+    let validity = Validity::parse(a.valid_from.as_deref(), a.valid_until.as_deref())?;
     if a.master {
+        let mode = match a.accounts {
+            Mode::Coded => AccountMode::Coded,
+            Mode::Shifted => AccountMode::Shifted,
+            Mode::Independent => AccountMode::Independent,
+        };
+        if mode == AccountMode::Coded && params.context() == 0 {
+            return Err(provmark::Error::param(
+                "context",
+                "coded accounts need a context of at least one token",
+            )
+            .into());
+        }
         let master = MasterKey {
             secret: SecretKey::generate()?,
             params,
             tokenizer,
-            mode: match a.accounts {
-                Mode::Shifted => AccountMode::Shifted,
-                Mode::Independent => AccountMode::Independent,
-            },
+            mode,
+            normalization: a.normalization.into(),
+            validity,
         };
         master.write_new(&a.out)?;
         out(format_args!(
@@ -149,6 +173,8 @@ pub fn keygen(a: KeygenArgs) -> CliResult<ExitCode> {
         tokenizer,
         account: None,
         normalization: a.normalization.into(),
+        validity,
+        coded: None,
     };
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
@@ -183,6 +209,8 @@ fn keygen_v2_only(a: KeygenArgs) -> CliResult<ExitCode> {
         tokenizer,
         account: None,
         normalization: a.normalization.into(),
+        validity: Validity::parse(a.valid_from.as_deref(), a.valid_until.as_deref())?,
+        coded: None,
     };
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
@@ -212,6 +240,7 @@ fn keygen_vllm(a: KeygenArgs) -> CliResult<ExitCode> {
     provmark_text::load(&tokenizer).context(format!("tokenizer {tokenizer}"))?;
     let mut key = KeyFile::vllm(vllm_key, params, tokenizer);
     key.normalization = a.normalization.into();
+    key.validity = Validity::parse(a.valid_from.as_deref(), a.valid_until.as_deref())?;
     key.write_new(&a.out)?;
     out(format_args!("{} {}", key.key_id(), a.out.display()))?;
     Ok(ExitCode::SUCCESS)

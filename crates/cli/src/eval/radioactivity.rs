@@ -241,6 +241,8 @@ pub fn run(
         params: KgwParams::default(),
         tokenizer: tok.spec(),
         mode: AccountMode::Shifted,
+        normalization: Default::default(),
+        validity: Default::default(),
     };
     let mut accounts = vec![ACCOUNT_A.to_string()];
     accounts.extend((0..cfg.other_accounts).map(|i| format!("account-{i:03}")));

@@ -653,6 +653,8 @@ fn radioactivity(
         tokenizer: tok.spec(),
         account: None,
         normalization: Default::default(),
+        validity: Default::default(),
+        coded: None,
     };
     // Keys 0 (serving) and 10_000.. (others; apart from the false-positive keys).
     let keys: Vec<KeyFile> = std::iter::once(key_file(0))

@@ -157,6 +157,8 @@ fn key_for(scheme: &SchemeConfig, seed: u64, s: usize, i: usize) -> KeyFile {
             tokenizer: Default::default(),
             account: None,
             normalization: Default::default(),
+            validity: Default::default(),
+            coded: None,
         },
     }
 }
