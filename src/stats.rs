@@ -62,6 +62,30 @@ pub fn binomial_sf_ln(k: u64, n: u64, p: f64) -> Result<f64> {
     beta_inc_ln(k as f64, (n - k + 1) as f64, p)
 }
 
+/// Cheap bounds `(lower, upper)` on `ln P[X ≥ k]` for `X ~ Binomial(n, p)` with
+/// `n p < k < n`: the Chernoff bound `−n D(k/n ‖ p)` above and Ash's
+/// `−n D(k/n ‖ p) − ½ ln(8 k (1 − k/n))` below (`D` the binary relative entropy). They differ
+/// by about `½ ln n`, so a caller testing many counts against one threshold computes
+/// [`binomial_sf_ln`] only where the bounds straddle it. `None` outside that range (where the
+/// tail is not small).
+///
+/// ```
+/// let (lo, hi) = provmark::stats::binomial_sf_ln_bounds(400, 1000, 0.25).unwrap();
+/// let exact = provmark::stats::binomial_sf_ln(400, 1000, 0.25)?;
+/// assert!(lo <= exact && exact <= hi);
+/// # Ok::<(), provmark::Error>(())
+/// ```
+pub fn binomial_sf_ln_bounds(k: u64, n: u64, p: f64) -> Option<(f64, f64)> {
+    let (kf, nf) = (k as f64, n as f64);
+    if !(p > 0.0 && p < 1.0) || kf <= nf * p || k >= n {
+        return None;
+    }
+    let x = kf / nf;
+    let kl = x * (x / p).ln() + (1.0 - x) * ((1.0 - x) / (1.0 - p)).ln();
+    let upper = -nf * kl;
+    Some((upper - 0.5 * (8.0 * kf * (1.0 - x)).ln(), upper))
+}
+
 /// `P[X ≥ k]` for `X ~ Binomial(n, p)`; underflows to 0 below about 1e-308 (use
 /// [`binomial_sf_ln`] there).
 ///
@@ -417,6 +441,27 @@ pub fn holm(ln_p: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cheap bounds bracket the exact tail over a grid of n, k and p.
+    #[test]
+    fn tail_bounds_bracket_the_exact_tail() {
+        for n in [2u64, 10, 101, 1000, 54_321, 10_000_000] {
+            for p in [0.01, 0.25, 0.5, 0.9] {
+                for frac in [0.0, 0.001, 0.01, 0.1, 0.3, 0.6, 0.95] {
+                    let k = ((n as f64) * (p + (1.0 - p) * frac)).ceil() as u64 + 1;
+                    if let Some((lo, hi)) = binomial_sf_ln_bounds(k, n, p) {
+                        let e = binomial_sf_ln(k, n, p).unwrap();
+                        let tol = 1e-9 * e.abs().max(1.0);
+                        assert!(
+                            lo <= e + tol && e <= hi + tol,
+                            "n {n} k {k} p {p}: {lo} {e} {hi}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(binomial_sf_ln_bounds(10, 100, 0.25).is_none());
+    }
 
     #[test]
     fn binomial_small_exact() {

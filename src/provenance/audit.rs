@@ -642,6 +642,8 @@ impl Audit {
     pub fn report(&self) -> Result<AuditReport> {
         let mut rows = Vec::with_capacity(self.order.len());
         let mut ln_ps = Vec::with_capacity(self.order.len());
+        let mut tails: std::collections::HashMap<(u64, u64, u64), f64> =
+            std::collections::HashMap::new();
         for &(gi, slot) in &self.order {
             let Some(g) = self.groups.get(gi) else {
                 continue;
@@ -690,8 +692,22 @@ impl Audit {
                 }
             };
             let n = usize::try_from(g.scored).unwrap_or(usize::MAX);
-            // The exact tail (for vLLM's dual-key score, not vLLM's approximation).
-            let ln_p = null.exact_tail_ln(n, score)?;
+            // The exact tail (for vLLM's dual-key score, not vLLM's approximation). Accounts
+            // of one master share `n` and take few distinct green counts: computed once each.
+            let ln_p = match null {
+                NullModel::Bernoulli { p } => {
+                    let key = (g.scored, green, p.to_bits());
+                    match tails.get(&key) {
+                        Some(&l) => l,
+                        None => {
+                            let l = null.exact_tail_ln(n, score)?;
+                            tails.insert(key, l);
+                            l
+                        }
+                    }
+                }
+                _ => null.exact_tail_ln(n, score)?,
+            };
             ln_ps.push(ln_p);
             let (mean, _) = null.moments();
             rows.push(AuditRow {
@@ -805,24 +821,36 @@ impl Audit {
     }
 
     /// The separation tests of target `best` against every other (see the module docs).
+    ///
+    /// With 10^6 accounts most alternatives are separated by a wide margin: a cheap bound
+    /// ([`stats::binomial_sf_ln_bounds`]) settles those, and the exact tail is computed for
+    /// every alternative whose bounds straddle α or which could be among the weakest shown.
     fn separate(&self, best: usize, rows: &[AuditRow], ln_ps: &[f64]) -> Result<SeparationResult> {
         let refs = self.coded_refs();
         let (Some(b), Some(&bref)) = (rows.get(best), refs.get(best)) else {
             return Ok(SeparationResult::default());
         };
-        let others = rows.len().saturating_sub(1).max(1) as f64;
+        let ln_others = (rows.len().saturating_sub(1).max(1) as f64).ln();
         let ln_alpha = self.config.alpha.ln();
-        let best_ln_p = ln_ps.get(best).copied().unwrap_or(0.0);
-        let mut all: Vec<(usize, Separation)> = Vec::with_capacity(rows.len());
-        let mut additional = Vec::new();
-        let mut explained = Vec::new();
+        let gamma_best = b.expected_green / (b.scored.max(1) as f64);
+        struct Alt {
+            t: usize,
+            n_d: u64,
+            gb: u64,
+            go: u64,
+            /// Bounds on ln p of `gb` (equal when exact).
+            lo: f64,
+            hi: f64,
+            exact: bool,
+            /// Both are coded accounts of one master.
+            shared: bool,
+        }
+        let mut alts: Vec<Alt> = Vec::with_capacity(rows.len());
         for (t, (r, &tref)) in rows.iter().zip(&refs).enumerate() {
             if t == best {
                 continue;
             }
-            // (differing tuples, best's green, other's green, ln p of best's green, ln p of
-            // the other's green) under "the other's holder made it".
-            let (n_d, gb, go, ln_p, ln_p_other) = match (bref, tref) {
+            let (n_d, gb, go, known) = match (bref, tref) {
                 (Some((g1, s1, cb)), Some((g2, s2, co))) if g1 == g2 && s1 == s2 => {
                     let cs = self
                         .groups
@@ -830,43 +858,91 @@ impl Audit {
                         .and_then(|g| g.coded.get(s1))
                         .ok_or(Error::NoCandidates)?;
                     let (n_d, gb, go) = cs.differing(&cb, &co);
-                    let n = usize::try_from(n_d).unwrap_or(usize::MAX);
-                    let null = NullModel::Bernoulli { p: cs.gamma };
-                    (
-                        n_d,
-                        gb,
-                        go,
-                        null.exact_tail_ln(n, gb as f64)?,
-                        null.exact_tail_ln(n, go as f64)?,
-                    )
+                    (n_d, gb, go, None)
                 }
-                _ if r.key_id == b.key_id => (0, 0, 0, 0.0, 0.0),
+                // Identical keys never differ.
+                _ if r.key_id == b.key_id => (0, 0, 0, Some(0.0)),
                 _ => (
                     b.scored,
                     b.green,
                     r.green,
-                    best_ln_p,
-                    ln_ps.get(t).copied().unwrap_or(0.0),
+                    Some(ln_ps.get(best).copied().unwrap_or(0.0)),
                 ),
             };
-            let corrected = (ln_p + others.ln()).min(0.0);
-            let separated = corrected <= ln_alpha && n_d > 0;
-            if r.verdict == Verdict::Watermarked && n_d > 0 {
-                if ln_p_other + others.ln() <= ln_alpha {
+            let (lo, hi, exact) = match known {
+                Some(l) => (l, l, true),
+                None => match stats::binomial_sf_ln_bounds(gb, n_d, gamma_best) {
+                    Some((lo, hi)) => (lo, hi, false),
+                    None => {
+                        let l = stats::binomial_sf_ln(gb, n_d, gamma_best)?;
+                        (l, l, true)
+                    }
+                },
+            };
+            alts.push(Alt {
+                t,
+                n_d,
+                gb,
+                go,
+                lo,
+                hi,
+                exact,
+                shared: known.is_none(),
+            });
+        }
+        // Exact tails for every alternative not surely separated (all of them are shown), and
+        // for every one that could be among the weakest shown (its upper bound reaches the
+        // lower bound of the SHOWN_SEPARATIONS-th weakest, below which no shown one lies).
+        let mut lows: Vec<f64> = alts.iter().map(|a| a.lo).collect();
+        let k = SHOWN_SEPARATIONS.min(lows.len());
+        let cut = if k > 0 {
+            let (_, kth, _) = lows.select_nth_unstable_by(k - 1, |x, y| y.total_cmp(x));
+            *kth
+        } else {
+            f64::INFINITY
+        };
+        for a in &mut alts {
+            if !a.exact && (a.hi + ln_others > ln_alpha || a.hi >= cut) {
+                let l = stats::binomial_sf_ln(a.gb, a.n_d, gamma_best)?;
+                (a.lo, a.hi, a.exact) = (l, l, true);
+            }
+        }
+        let mut all: Vec<(usize, Separation)> = Vec::with_capacity(alts.len());
+        let mut additional = Vec::new();
+        let mut explained = Vec::new();
+        for a in &alts {
+            let Some(r) = rows.get(a.t) else { continue };
+            // Inexact entries are surely separated (by their upper bound) and never shown.
+            let corrected = (a.hi + ln_others).min(0.0);
+            let separated = corrected <= ln_alpha && a.n_d > 0;
+            if r.verdict == Verdict::Watermarked && a.n_d > 0 {
+                // The other's own greens where it differs from the best: a second source?
+                let ln_p_other = if a.shared {
+                    // Settled by the bounds where they agree (no tail when not above γ).
+                    match stats::binomial_sf_ln_bounds(a.go, a.n_d, gamma_best) {
+                        None => 0.0,
+                        Some((lo, _)) if lo + ln_others > ln_alpha => lo,
+                        Some((_, hi)) if hi + ln_others <= ln_alpha => hi,
+                        Some(_) => stats::binomial_sf_ln(a.go, a.n_d, gamma_best)?,
+                    }
+                } else {
+                    ln_ps.get(a.t).copied().unwrap_or(0.0)
+                };
+                if ln_p_other + ln_others <= ln_alpha {
                     additional.push(r.label().to_string());
                 } else if separated {
-                    explained.push(t);
+                    explained.push(a.t);
                 }
             }
             all.push((
-                t,
+                a.t,
                 Separation {
                     other: r.label().to_string(),
-                    differing: n_d,
-                    green: gb,
-                    other_green: go,
-                    expected_green: b.expected_green / (b.scored.max(1) as f64) * n_d as f64,
-                    log10_p_value: ln_p / std::f64::consts::LN_10,
+                    differing: a.n_d,
+                    green: a.gb,
+                    other_green: a.go,
+                    expected_green: gamma_best * a.n_d as f64,
+                    log10_p_value: a.hi / std::f64::consts::LN_10,
                     corrected_log10_p_value: corrected / std::f64::consts::LN_10,
                     separated,
                 },

@@ -5,7 +5,7 @@ use super::{CliResult, Context, load_key, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use provmark::detect::format_p;
-use provmark::key::SecretKey;
+use provmark::key::{SecretKey, Validity};
 use provmark::provenance::audit::{Audit, AuditConfig};
 use provmark::provenance::ledger::Ledger;
 use provmark::text::{Normalization, TokenizerSpec};
@@ -19,12 +19,20 @@ pub struct AuditArgs {
     /// A key to test (repeatable).
     #[arg(long = "key")]
     keys: Vec<PathBuf>,
-    /// A master secret; test every account listed in --accounts.
+    /// A master secret; test every account listed in --accounts (repeatable: rotated masters
+    /// are tested under one correction).
     #[arg(long, requires = "accounts")]
-    master: Option<PathBuf>,
+    master: Vec<PathBuf>,
     /// File with one account id per line.
     #[arg(long, requires = "master")]
     accounts: Option<PathBuf>,
+    /// Test only keys and masters valid on some day from this date on (YYYY-MM-DD); keys
+    /// outside the range are skipped and named on stderr.
+    #[arg(long)]
+    from: Option<String>,
+    /// Test only keys and masters valid on some day up to this date (YYYY-MM-DD).
+    #[arg(long)]
+    until: Option<String>,
     /// Only score tuples whose context is in this emission ledger.
     #[arg(long)]
     ledger: Option<PathBuf>,
@@ -34,7 +42,8 @@ pub struct AuditArgs {
     /// Keep tuples whose context occurs in a prompt (not recommended).
     #[arg(long)]
     no_prompt_exclusion: bool,
-    /// One JSON object per key or account, then {"attribution": ...}.
+    /// One JSON object per key or account, then a summary {"attribution": …, "tied": […],
+    /// "separations": […], …}.
     #[arg(long)]
     json: bool,
     /// Also read metadata files found in directories (SOURCES, README, LICENSE, … with a text
@@ -54,6 +63,8 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
         exclude_prompts: !a.no_prompt_exclusion,
         ..AuditConfig::default()
     })?;
+    let range = Validity::parse(a.from.as_deref(), a.until.as_deref())?;
+    let mut out_of_range: Vec<String> = Vec::new();
     let mut spec: Option<TokenizerSpec> = None;
     let mut secrets: Vec<SecretKey> = Vec::new();
     let mut same_tokenizer = |t: &TokenizerSpec, what: &str| -> CliResult<()> {
@@ -85,17 +96,17 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
     };
     for path in &a.keys {
         let key = load_key(path)?;
+        if !key.validity.overlaps(&range) {
+            out_of_range.push(format!("{} (valid {})", path.display(), key.validity));
+            continue;
+        }
         same_tokenizer(&key.tokenizer, &path.display().to_string())?;
         same_normalization(key.normalization, &path.display().to_string())?;
         audit.add_key(&key).context(path.display())?;
         secrets.push(key.secret.clone());
     }
     let mut has_accounts = false;
-    if let (Some(mp), Some(ap)) = (&a.master, &a.accounts) {
-        let master = load_master(mp)?;
-        same_tokenizer(&master.tokenizer, &mp.display().to_string())?;
-        // Master files predate normalisation: their account keys tokenize text as it is.
-        same_normalization(Normalization::None, &mp.display().to_string())?;
+    if let Some(ap) = &a.accounts {
         let text = std::fs::read_to_string(ap).map_err(|e| provmark::Error::io(ap, e))?;
         let accounts: Vec<String> = text
             .lines()
@@ -107,14 +118,31 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             return Err(provmark::Error::InvalidInput("no account ids".into()))
                 .context(ap.display());
         }
-        audit.add_accounts(&master, &accounts)?;
-        secrets.push(master.secret.clone());
-        has_accounts = true;
+        for mp in &a.master {
+            let master = load_master(mp)?;
+            if !master.validity.overlaps(&range) {
+                out_of_range.push(format!("{} (valid {})", mp.display(), master.validity));
+                continue;
+            }
+            same_tokenizer(&master.tokenizer, &mp.display().to_string())?;
+            same_normalization(master.normalization, &mp.display().to_string())?;
+            audit
+                .add_accounts(&master, &accounts)
+                .context(ap.display())?;
+            secrets.push(master.secret.clone());
+            has_accounts = true;
+        }
+    }
+    for s in &out_of_range {
+        eprintln!("provmark: not tested, outside {range}: {s}");
     }
     let Some(spec) = spec else {
-        return Err(
-            provmark::Error::InvalidInput("give --key or --master with --accounts".into()).into(),
-        );
+        let what = if out_of_range.is_empty() {
+            "give --key or --master with --accounts"
+        } else {
+            "no key or master is valid in the time range"
+        };
+        return Err(provmark::Error::InvalidInput(what.into()).into());
     };
     if let Some(lp) = &a.ledger {
         let ledger = Ledger::load(lp)?;
@@ -223,7 +251,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             out(v)?;
         }
         // Without --master the report speaks of keys: name the key id.
-        let attribution = report.attribution.as_ref().map(|label| {
+        let name = |label: &String| {
             report
                 .rows
                 .iter()
@@ -231,8 +259,33 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                 .filter(|_| !has_accounts)
                 .map(|r| r.key_id.to_string())
                 .unwrap_or_else(|| label.clone())
-        });
-        out(serde_json::json!({ "attribution": attribution }))?;
+        };
+        let separations: Vec<serde_json::Value> = report
+            .separations
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("other".into(), name(&s.other).into());
+                    o.insert("p_value_text".into(), format_p(s.log10_p_value).into());
+                    o.insert(
+                        "corrected_p_value_text".into(),
+                        format_p(s.corrected_log10_p_value).into(),
+                    );
+                }
+                v
+            })
+            .collect();
+        out(serde_json::json!({
+            "attribution": report.attribution.as_ref().map(name),
+            "tied": report.tied.iter().map(name).collect::<Vec<_>>(),
+            "separations": separations,
+            "alternatives": report.alternatives,
+            "additional": report.additional.iter().map(name).collect::<Vec<_>>(),
+            "excluded_prompt": report.excluded_prompt,
+            "excluded_ledger": report.excluded_ledger,
+            "time_range": range.to_strings(),
+        }))?;
     } else {
         out(format_args!(
             "{} documents, {} tokens; excluded {} tuples seen in prompts{}",
@@ -260,8 +313,12 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                     r.scheme, r.score, r.scored, r.expected_score
                 )
             };
+            let explained = match &r.explained_by {
+                Some(x) => format!(" (explained by {x}: shared positions)"),
+                None => String::new(),
+            };
             out(format_args!(
-                "{}: {} — {evidence}, z {:.2}, p {}, corrected p {}",
+                "{}: {}{explained} — {evidence}, z {:.2}, p {}, corrected p {}",
                 r.label(),
                 r.verdict,
                 r.z_score,
@@ -275,13 +332,51 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                 rows.len() - shown
             ))?;
         }
-        match &report.attribution {
-            Some(x) if report.tied.is_empty() => out(format_args!("attribution: {x}"))?,
-            Some(x) => out(format_args!(
-                "attribution: {x} (indistinguishable from {}: same shift)",
-                report.tied.join(", ")
-            ))?,
-            None => out("attribution: none")?,
+        let separation = |s: &provmark::provenance::audit::Separation| {
+            format!(
+                "{} on {} differing tuples ({} green against {:.0} expected, {} for {}), corrected p {}",
+                s.other,
+                s.differing,
+                s.green,
+                s.expected_green,
+                s.other_green,
+                s.other,
+                format_p(s.corrected_log10_p_value)
+            )
+        };
+        match (&report.attribution, report.tied.is_empty()) {
+            (Some(x), _) => {
+                out(format_args!(
+                    "attribution: {x}, separated from all {} other targets",
+                    report.alternatives
+                ))?;
+                if let Some(s) = report.separations.first() {
+                    out(format_args!("  weakest separation: {}", separation(s)))?;
+                }
+            }
+            (None, false) => {
+                let shown = report.tied.len().min(20);
+                out(format_args!(
+                    "attribution: none — {} targets cannot be told apart: {}{}",
+                    report.tied.len(),
+                    report.tied.get(..shown).unwrap_or_default().join(", "),
+                    if report.tied.len() > shown {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ))?;
+                for s in report.separations.iter().filter(|s| !s.separated).take(5) {
+                    out(format_args!("  not separated: {}", separation(s)))?;
+                }
+            }
+            (None, true) => out("attribution: none")?,
+        }
+        if !report.additional.is_empty() {
+            out(format_args!(
+                "also significant beyond the strongest (a second source?): {}",
+                report.additional.join(", ")
+            ))?;
         }
     }
     for s in &skipped {
