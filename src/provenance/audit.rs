@@ -47,6 +47,7 @@ use crate::scheme::Kgw;
 use crate::scheme::coded::{self, POSITIONS, SYMBOLS};
 use crate::scheme::{ContextRule, DedupKey, NullModel, Scheme};
 use crate::{Error, Result, stats};
+use hmac::Mac;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -183,11 +184,112 @@ struct Single {
     green: u64,
 }
 
+/// Label of the subkey keying export fingerprints.
+const EXPORT_LABEL: &str = "audit-export/v1";
+
+/// The keyed 64-bit fingerprint of a scored tuple in an export: the first 8 bytes
+/// (little-endian) of `HMAC-SHA256(derive(secret, "audit-export/v1"), h || context || token)`,
+/// with `h` one byte and every token a little-endian `u32`. Parquet stores it as a signed
+/// INT64 with the same bits.
+///
+/// ```
+/// use provmark::key::SecretKey;
+/// use provmark::provenance::audit::export_fingerprint;
+/// let k = SecretKey::from_bytes([1; 32]);
+/// assert_ne!(export_fingerprint(&k, &[5, 6], 7), export_fingerprint(&k, &[5, 6], 8));
+/// ```
+pub fn export_fingerprint(secret: &crate::key::SecretKey, context: &[u32], token: u32) -> u64 {
+    Export {
+        mac: secret.derive(EXPORT_LABEL).mac(),
+        h: context.len(),
+        table: ExportTable::default(),
+    }
+    .fingerprint(context, token)
+}
+
+/// What an export column holds per tuple.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExportData {
+    /// Whether the tuple is green (counting schemes).
+    Green(Vec<bool>),
+    /// The tuple's score (Gumbel-type schemes).
+    Score(Vec<f64>),
+    /// The account-independent part of a coded master: each tuple's position (0..64) and the
+    /// green bits of its 16 classes (bit `c` for class `c`). Account `a`'s green count is the
+    /// number of tuples whose bit `codeword_a[position]` is set.
+    Coded {
+        /// Position per tuple.
+        positions: Vec<u8>,
+        /// Class bits per tuple.
+        classes: Vec<u16>,
+    },
+}
+
+/// One column of an export: a key (named by key id) or a coded master (its key id).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportColumn {
+    /// The key id of the key or master.
+    pub name: String,
+    /// Per-tuple data.
+    pub data: ExportData,
+}
+
+/// The distinct scored tuples of an audit (or of several merged), column-wise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExportTable {
+    /// Context width of the tuples.
+    pub h: usize,
+    /// Keyed fingerprint per tuple ([`export_fingerprint`]).
+    pub fingerprints: Vec<u64>,
+    /// One column per target: keys first, in the order added, then coded masters.
+    pub columns: Vec<ExportColumn>,
+}
+
+struct Export {
+    mac: crate::key::HmacSha256,
+    h: usize,
+    table: ExportTable,
+}
+
+impl Export {
+    fn fingerprint(&self, context: &[u32], token: u32) -> u64 {
+        let mut m = self.mac.clone();
+        m.update(&[self.h as u8]);
+        for t in context.iter().chain([&token]) {
+            m.update(&t.to_le_bytes());
+        }
+        let out = m.finalize().into_bytes();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(out.get(..8).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(b)
+    }
+}
+
+/// Empty export columns for a group's targets.
+fn export_columns(g: &Group) -> Vec<ExportColumn> {
+    let singles = g.singles.iter().map(|s| ExportColumn {
+        name: s.key_id.to_string(),
+        data: match s.null {
+            NullModel::Bernoulli { .. } => ExportData::Green(Vec::new()),
+            _ => ExportData::Score(Vec::new()),
+        },
+    });
+    let coded = g.coded.iter().map(|c| ExportColumn {
+        name: c.master_id.to_string(),
+        data: ExportData::Coded {
+            positions: Vec::new(),
+            classes: Vec::new(),
+        },
+    });
+    singles.chain(coded).collect()
+}
+
 /// Separated alternatives shown in a report besides every unseparated one.
 pub const SHOWN_SEPARATIONS: usize = 5;
 
 /// Coded accounts of one master: the 16 classes of every position scored once per tuple.
 struct CodedSet {
+    master_id: KeyId,
     position: crate::prf::PrfV2,
     /// Class green lists, index `position * 16 + symbol`.
     classes: Vec<Kgw>,
@@ -254,6 +356,9 @@ pub struct Audit {
     /// Insertion order of targets: (group, kind, index).
     order: Vec<(usize, Slot)>,
     ledger: Option<(Ledger, Fingerprinter)>,
+    export: Option<Export>,
+    /// Tuples came from [`Audit::add_exported`] (which cannot be mixed with documents).
+    imported: bool,
     documents: u64,
     tokens: u64,
     excluded_prompt: u64,
@@ -293,6 +398,8 @@ impl Audit {
             groups: Vec::new(),
             order: Vec::new(),
             ledger: None,
+            export: None,
+            imported: false,
             documents: 0,
             tokens: 0,
             excluded_prompt: 0,
@@ -410,6 +517,15 @@ impl Audit {
         Ok(())
     }
 
+    fn check_not_imported(&self) -> Result<()> {
+        if self.imported {
+            return Err(Error::InvalidInput(
+                "documents cannot be mixed with exported tuples".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn add_coded(&mut self, master: &MasterKey, accounts: &[String]) -> Result<()> {
         let g = self.group(
             ContextRule {
@@ -430,6 +546,7 @@ impl Audit {
         self.order
             .extend((0..list.len()).map(|a| (g, Slot::Coded(idx, a))));
         group.coded.push(CodedSet {
+            master_id: master.key_id(),
             position: coded::position_prf(&master.position_key()),
             classes: master
                 .class_keys()
@@ -483,6 +600,7 @@ impl Audit {
     /// # Errors
     /// [`Error::TokenOutOfRange`] for an id ≥ 2^21 (nothing is consumed).
     pub fn add_document(&mut self, ids: &[u32], prompt: Option<&[u32]>) -> Result<()> {
+        self.check_not_imported()?;
         crate::check_token_ids(ids, MAX_VOCAB, 0)?;
         if let Some(p) = prompt {
             if self.config.exclude_prompts {
@@ -535,6 +653,7 @@ impl Audit {
                 text.len()
             )));
         }
+        self.check_not_imported()?;
         crate::check_token_ids(text, MAX_VOCAB, 0)?;
         crate::check_token_ids(predictions, MAX_VOCAB, 0)?;
         self.documents += 1;
@@ -610,21 +729,176 @@ impl Audit {
                 }
             }
             g.scored += fresh.len() as u64;
+            let mut export = self.export.as_mut();
             for &(t, tok) in &fresh {
                 let Some(ctx) = context_at(t) else {
                     continue;
                 };
-                for s in &mut g.singles {
+                if let Some(e) = export.as_deref_mut() {
+                    e.table.fingerprints.push(e.fingerprint(ctx, tok));
+                }
+                for (i, s) in g.singles.iter_mut().enumerate() {
                     let x = s.scheme.score(ctx, tok)?;
                     s.score += x;
                     s.green += u64::from(x > s.green_above);
+                    if let Some(c) = export
+                        .as_deref_mut()
+                        .and_then(|e| e.table.columns.get_mut(i))
+                    {
+                        match &mut c.data {
+                            ExportData::Green(v) => v.push(x > s.green_above),
+                            ExportData::Score(v) => v.push(x),
+                            ExportData::Coded { .. } => {}
+                        }
+                    }
                 }
             }
             for sh in &mut g.shifted {
                 score_shifted(sh, text, h, &fresh)?;
             }
-            for cs in &mut g.coded {
-                score_coded(cs, &context_at, &fresh)?;
+            let singles = g.singles.len();
+            for (i, cs) in g.coded.iter_mut().enumerate() {
+                let col = export
+                    .as_deref_mut()
+                    .and_then(|e| e.table.columns.get_mut(singles + i));
+                score_coded(cs, &context_at, &fresh, col)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records every distinct scored tuple from now on, for [`Audit::take_export`]: its keyed
+    /// fingerprint (under `secret`, see [`export_fingerprint`]) and what each target needs to
+    /// score it. Call after adding targets and before the first document.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] after documents were fed, with targets of more than one context
+    /// rule, with shifted (version 1) masters, or with schemes not deduplicated by tuple
+    /// (vLLM's, SelfHash): their rows would not merge by exact DISTINCT.
+    pub fn enable_export(&mut self, secret: &crate::key::SecretKey) -> Result<()> {
+        if self.documents > 0 || self.imported {
+            return Err(Error::InvalidInput(
+                "enable the export before the first document".into(),
+            ));
+        }
+        let [g] = self.groups.as_slice() else {
+            return Err(Error::InvalidInput(
+                "an export holds targets of one context width; export them separately".into(),
+            ));
+        };
+        if g.dedup != DedupKey::Tuple || g.pad.is_some() {
+            return Err(Error::InvalidInput(
+                "exports support schemes deduplicated by (context, token) tuple (kgw, kgw-coded, gumbel, synthid)".into(),
+            ));
+        }
+        if !g.shifted.is_empty() {
+            return Err(Error::InvalidInput(
+                "shifted (version 1) masters cannot be exported; use a coded master".into(),
+            ));
+        }
+        self.export = Some(Export {
+            mac: secret.derive(EXPORT_LABEL).mac(),
+            h: g.h,
+            table: ExportTable {
+                h: g.h,
+                fingerprints: Vec::new(),
+                columns: export_columns(g),
+            },
+        });
+        Ok(())
+    }
+
+    /// The tuples recorded since [`Audit::enable_export`] (and recording stops).
+    pub fn take_export(&mut self) -> Option<ExportTable> {
+        self.export.take().map(|e| e.table)
+    }
+
+    /// Scores exported tuples (for example the exact DISTINCT union of several shards'
+    /// exports) as if their documents had been fed: the audit must hold the same targets, in
+    /// the same order, as the audits that exported them. Tuples are deduplicated by
+    /// fingerprint. Cannot be mixed with [`Audit::add_document`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the columns do not match the targets, columns differ in
+    /// length, a position or value is out of range, or documents were fed.
+    pub fn add_exported(&mut self, table: &ExportTable) -> Result<()> {
+        if self.documents > 0 {
+            return Err(Error::InvalidInput(
+                "exported tuples cannot be mixed with documents".into(),
+            ));
+        }
+        let [g] = self.groups.as_mut_slice() else {
+            return Err(Error::InvalidInput(
+                "an export holds targets of one context width".into(),
+            ));
+        };
+        let want = export_columns(g);
+        let names = |c: &[ExportColumn]| c.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
+        if table.h != g.h || names(&want) != names(&table.columns) || !g.shifted.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "the export has context width {} and columns {:?}; these targets need width {} and {:?}",
+                table.h,
+                names(&table.columns),
+                g.h,
+                names(&want)
+            )));
+        }
+        let n = table.fingerprints.len();
+        for (c, w) in table.columns.iter().zip(&want) {
+            let ok = match (&c.data, &w.data) {
+                (ExportData::Green(v), ExportData::Green(_)) => v.len() == n,
+                (ExportData::Score(v), ExportData::Score(_)) => v.len() == n,
+                (ExportData::Coded { positions, classes }, ExportData::Coded { .. }) => {
+                    positions.len() == n
+                        && classes.len() == n
+                        && positions.iter().all(|&p| usize::from(p) < POSITIONS)
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(Error::InvalidInput(format!(
+                    "export column {} has the wrong kind, length or range",
+                    c.name
+                )));
+            }
+        }
+        self.imported = true;
+        let singles = g.singles.len();
+        for (row, &fp) in table.fingerprints.iter().enumerate() {
+            if !g.seen.insert(fp) {
+                continue;
+            }
+            g.scored += 1;
+            for (s, c) in g.singles.iter_mut().zip(&table.columns) {
+                let x = match &c.data {
+                    ExportData::Green(v) => {
+                        f64::from(u8::from(v.get(row).copied().unwrap_or(false)))
+                    }
+                    ExportData::Score(v) => v.get(row).copied().unwrap_or(0.0),
+                    ExportData::Coded { .. } => 0.0,
+                };
+                s.score += x;
+                s.green += u64::from(x > s.green_above);
+            }
+            for (cs, c) in g
+                .coded
+                .iter_mut()
+                .zip(table.columns.get(singles..).unwrap_or_default())
+            {
+                if let ExportData::Coded { positions, classes } = &c.data {
+                    let (Some(&j), Some(&bits)) = (positions.get(row), classes.get(row)) else {
+                        continue;
+                    };
+                    let j = usize::from(j);
+                    if let Some(x) = cs.n.get_mut(j) {
+                        *x += 1;
+                    }
+                    for sym in 0..SYMBOLS {
+                        if let Some(x) = cs.green.get_mut(j * SYMBOLS + sym) {
+                            *x += u64::from(bits >> sym & 1);
+                        }
+                    }
+                }
             }
         }
         Ok(())
@@ -975,7 +1249,9 @@ fn score_coded<'t>(
     cs: &mut CodedSet,
     context_at: &(dyn Fn(usize) -> Option<&'t [u32]> + Sync),
     fresh: &[(usize, u32)],
+    record: Option<&mut ExportColumn>,
 ) -> Result<()> {
+    let keep = record.is_some();
     let threads = if fresh.len() > 1 << 14 {
         std::thread::available_parallelism()
             .map(usize::from)
@@ -985,7 +1261,7 @@ fn score_coded<'t>(
     };
     let per = fresh.len().div_ceil(threads).max(1);
     let shared = &*cs;
-    type Counts = (Vec<u64>, Vec<u64>);
+    type Counts = (Vec<u64>, Vec<u64>, Vec<(u8, u16)>);
     let partials: Vec<Result<Counts>> = std::thread::scope(|s| {
         let handles: Vec<_> = fresh
             .chunks(per)
@@ -993,7 +1269,9 @@ fn score_coded<'t>(
                 s.spawn(move || {
                     let mut n = vec![0u64; POSITIONS];
                     let mut green = vec![0u64; POSITIONS * SYMBOLS];
+                    let mut rec = Vec::with_capacity(if keep { part.len() } else { 0 });
                     for &(t, tok) in part {
+                        // Fresh tuples all have a context (as where fingerprints are recorded).
                         let Some(ctx) = context_at(t) else { continue };
                         let j = coded::position_of(&shared.position, ctx)?;
                         if let Some(c) = n.get_mut(j) {
@@ -1006,12 +1284,18 @@ fn score_coded<'t>(
                         ) else {
                             continue;
                         };
-                        for (kgw, c) in classes.iter().zip(counts) {
+                        let mut bits = 0u16;
+                        for (c, (kgw, count)) in classes.iter().zip(counts).enumerate() {
                             let seed = kgw.prf_seed(ctx)?;
-                            *c += u64::from(kgw.green_under(&seed, tok));
+                            let g = kgw.green_under(&seed, tok);
+                            *count += u64::from(g);
+                            bits |= u16::from(g) << c;
+                        }
+                        if keep {
+                            rec.push((j as u8, bits));
                         }
                     }
-                    Ok((n, green))
+                    Ok((n, green, rec))
                 })
             })
             .collect();
@@ -1023,13 +1307,24 @@ fn score_coded<'t>(
             })
             .collect()
     });
+    let mut record = record;
     for p in partials {
-        let (n, green) = p?;
+        let (n, green, rec) = p?;
         for (a, b) in cs.n.iter_mut().zip(n) {
             *a += b;
         }
         for (a, b) in cs.green.iter_mut().zip(green) {
             *a += b;
+        }
+        if let Some(ExportColumn {
+            data: ExportData::Coded { positions, classes },
+            ..
+        }) = record.as_deref_mut()
+        {
+            for (j, bits) in rec {
+                positions.push(j);
+                classes.push(bits);
+            }
         }
     }
     Ok(())

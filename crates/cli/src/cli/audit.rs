@@ -1,7 +1,7 @@
 //! `provmark audit`: pooled, deduplicated tests of a whole corpus against keys or accounts.
 
 use super::keys::load_master;
-use super::{CliResult, Context, load_key, out};
+use super::{CliResult, Context, export, load_key, out};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use provmark::detect::format_p;
@@ -50,9 +50,22 @@ pub struct AuditArgs {
     /// extension), which are otherwise reported as skipped; a file named directly is always read.
     #[arg(long)]
     all_files: bool,
+    /// Also write every distinct scored tuple as Parquet into this directory (created if
+    /// needed), bucketed by fingerprint prefix, for audits on a query engine over corpora
+    /// beyond one machine: see docs/AUDIT-SQL.md.
+    #[arg(long, value_name = "DIR", conflicts_with = "merge")]
+    export_parquet: Option<PathBuf>,
+    /// This shard's name in --export-parquet file names (letters, digits, '-', '_').
+    #[arg(long, default_value = "0", requires = "export_parquet")]
+    shard: String,
+    /// The inputs are --export-parquet directories of shards: check them against each other
+    /// and audit their exact DISTINCT union (give the same keys, masters and accounts).
+    #[arg(long)]
+    merge: bool,
     /// Text files, directories, or JSON Lines with `text` (and optional `prompt`) fields; JSON
     /// Lines records with `tokens` and `predictions` (token ids: a text we served and the
     /// suspect model's most likely token after each prefix) are scored as an open-model test.
+    /// With --merge: export directories.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
 }
@@ -94,6 +107,10 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             }
         }
     };
+    // Per export column: γ of each key, then of each coded master, and the masters' codewords.
+    let mut gammas: Vec<Option<f64>> = Vec::new();
+    let mut master_gammas: Vec<Option<f64>> = Vec::new();
+    let mut codewords: Vec<(String, Vec<(String, [u8; 64])>)> = Vec::new();
     for path in &a.keys {
         let key = load_key(path)?;
         if !key.validity.overlaps(&range) {
@@ -104,6 +121,10 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
         same_normalization(key.normalization, &path.display().to_string())?;
         audit.add_key(&key).context(path.display())?;
         secrets.push(key.secret.clone());
+        gammas.push(match key.scheme().null() {
+            provmark::scheme::NullModel::Bernoulli { p } => Some(p),
+            _ => None,
+        });
     }
     let mut has_accounts = false;
     if let Some(ap) = &a.accounts {
@@ -130,6 +151,26 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                 .add_accounts(&master, &accounts)
                 .context(ap.display())?;
             secrets.push(master.secret.clone());
+            if master.mode == provmark::provenance::accounts::AccountMode::Coded
+                && a.export_parquet.is_some()
+            {
+                master_gammas.push(Some(master.params.gamma()));
+                let cws = master.codewords(accounts.iter().map(String::as_str));
+                codewords.push((
+                    master.key_id().to_string(),
+                    accounts
+                        .iter()
+                        .zip(cws)
+                        .map(|(name, cw)| {
+                            let mut sym = [0u8; 64];
+                            for (j, s) in sym.iter_mut().enumerate() {
+                                *s = cw.symbol(j) as u8;
+                            }
+                            (name.clone(), sym)
+                        })
+                        .collect(),
+                ));
+            }
             has_accounts = true;
         }
     }
@@ -158,72 +199,45 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             .context(lp.display())?;
         audit.set_ledger(ledger, key).context(lp.display())?;
     }
-    let tok = provmark_text::load(&spec)?;
-    let norm = norm.unwrap_or_default();
-    let opts = corpus::ReadOptions {
-        metadata_files: a.all_files,
-    };
-
-    let files = corpus::list_files_with(&a.inputs, opts);
-    let total: u64 = files.iter().map(|f| f.1).sum();
-    let bar = if total > 8 << 20 {
-        let b = ProgressBar::new(files.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} files {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
+    let mut merged: Option<export::Merged> = None;
+    let skipped = if a.merge {
+        let m = export::merge(&a.inputs)?;
+        audit.add_exported(&m.table)?;
+        merged = Some(m);
+        Vec::new()
     } else {
-        ProgressBar::hidden()
+        if a.export_parquet.is_some() {
+            export::check_shard(&a.shard)?;
+            let Some(secret) = secrets.first() else {
+                return Err(provmark::Error::InvalidInput("nothing to export".into()).into());
+            };
+            audit.enable_export(secret)?;
+        }
+        let skipped = read_corpus(&a, &mut audit, &spec, norm.unwrap_or_default())?;
+        if let (Some(dir), Some(table), Some(secret)) =
+            (&a.export_parquet, audit.take_export(), secrets.first())
+        {
+            gammas.extend(master_gammas);
+            let tokens = audit.report()?.rows.first().map(|r| r.tokens).unwrap_or(0);
+            let m = export::write(
+                dir,
+                &a.shard,
+                &table,
+                &gammas,
+                secret.derive("audit-export/v1").key_id().as_str(),
+                audit.documents(),
+                tokens,
+                &codewords,
+            )?;
+            eprintln!(
+                "provmark: exported {} distinct tuples to {} (shard {})",
+                m.tuples,
+                dir.display(),
+                m.shard
+            );
+        }
+        skipped
     };
-    let mut skipped: Vec<String> = Vec::new();
-    let mut failure: Option<super::CliError> = None;
-    let mut last_source = String::new();
-    corpus::visit_with(&a.inputs, opts, &mut |item| {
-        if failure.is_some() {
-            return;
-        }
-        match item {
-            Item::Document(d) => {
-                let file = d
-                    .source
-                    .rsplit_once(':')
-                    .map(|x| x.0)
-                    .unwrap_or(&d.source)
-                    .to_string();
-                if file != last_source {
-                    bar.inc(1);
-                    last_source = file;
-                }
-                let ids = match provmark_text::encode_normalized(tok.as_ref(), norm, &d.text) {
-                    Ok(ids) => ids,
-                    Err(e) => return skipped.push(format!("{}: {e}", d.source)),
-                };
-                let prompt = d
-                    .prompt
-                    .as_deref()
-                    .map(|p| provmark_text::encode_normalized(tok.as_ref(), norm, p));
-                let prompt = match prompt.transpose() {
-                    Ok(p) => p,
-                    Err(e) => return skipped.push(format!("{}: prompt: {e}", d.source)),
-                };
-                if let Err(e) = audit.add_document(&ids, prompt.as_deref()) {
-                    failure = Some(super::CliError::about(&d.source, e));
-                }
-            }
-            Item::Code(_) => {}
-            Item::Predictions(p) => {
-                if let Err(e) = audit.add_predictions(&p.tokens, &p.predictions) {
-                    skipped.push(format!("{}: {e}", p.source));
-                }
-            }
-            Item::Skipped(s) => skipped.push(format!("{}: {}", s.source, s.reason)),
-        }
-    })?;
-    bar.finish_and_clear();
-    if let Some(f) = failure {
-        return Err(f);
-    }
     let report = audit.report()?;
     if a.json {
         for row in &report.rows {
@@ -287,6 +301,16 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             "time_range": range.to_strings(),
         }))?;
     } else {
+        if let Some(m) = &merged {
+            out(format_args!(
+                "merged {} shards: {} rows read, {} distinct tuples ({} documents, {} tokens read by the shards)",
+                m.manifests.len(),
+                m.rows_read,
+                m.table.fingerprints.len(),
+                m.manifests.iter().map(|x| x.documents).sum::<u64>(),
+                m.manifests.iter().map(|x| x.tokens).sum::<u64>()
+            ))?;
+        }
         out(format_args!(
             "{} documents, {} tokens; excluded {} tuples seen in prompts{}",
             audit.documents(),
@@ -387,4 +411,79 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// Scores every document of the inputs; returns what was skipped.
+fn read_corpus(
+    a: &AuditArgs,
+    audit: &mut Audit,
+    spec: &TokenizerSpec,
+    norm: Normalization,
+) -> CliResult<Vec<String>> {
+    let tok = provmark_text::load(spec)?;
+    let opts = corpus::ReadOptions {
+        metadata_files: a.all_files,
+    };
+
+    let files = corpus::list_files_with(&a.inputs, opts);
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    let bar = if total > 8 << 20 {
+        let b = ProgressBar::new(files.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} files {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut skipped: Vec<String> = Vec::new();
+    let mut failure: Option<super::CliError> = None;
+    let mut last_source = String::new();
+    corpus::visit_with(&a.inputs, opts, &mut |item| {
+        if failure.is_some() {
+            return;
+        }
+        match item {
+            Item::Document(d) => {
+                let file = d
+                    .source
+                    .rsplit_once(':')
+                    .map(|x| x.0)
+                    .unwrap_or(&d.source)
+                    .to_string();
+                if file != last_source {
+                    bar.inc(1);
+                    last_source = file;
+                }
+                let ids = match provmark_text::encode_normalized(tok.as_ref(), norm, &d.text) {
+                    Ok(ids) => ids,
+                    Err(e) => return skipped.push(format!("{}: {e}", d.source)),
+                };
+                let prompt = d
+                    .prompt
+                    .as_deref()
+                    .map(|p| provmark_text::encode_normalized(tok.as_ref(), norm, p));
+                let prompt = match prompt.transpose() {
+                    Ok(p) => p,
+                    Err(e) => return skipped.push(format!("{}: prompt: {e}", d.source)),
+                };
+                if let Err(e) = audit.add_document(&ids, prompt.as_deref()) {
+                    failure = Some(super::CliError::about(&d.source, e));
+                }
+            }
+            Item::Code(_) => {}
+            Item::Predictions(p) => {
+                if let Err(e) = audit.add_predictions(&p.tokens, &p.predictions) {
+                    skipped.push(format!("{}: {e}", p.source));
+                }
+            }
+            Item::Skipped(s) => skipped.push(format!("{}: {}", s.source, s.reason)),
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    Ok(skipped)
 }

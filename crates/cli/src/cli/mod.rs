@@ -4,11 +4,13 @@ mod audit;
 mod demo;
 mod detect;
 mod eval;
+mod export;
 mod generate;
 mod keys;
 mod lm;
 mod model;
 mod progress;
+mod pvalue;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -37,6 +39,8 @@ enum Command {
     Derive(keys::DeriveArgs),
     /// Test a corpus of a suspect model's outputs for keys or accounts (radioactivity).
     Audit(audit::AuditArgs),
+    /// The exact p-value of counts computed elsewhere (e.g. SQL over an audit export).
+    Pvalue(pvalue::PvalueArgs),
     /// Sample watermarked (or control) text from a built-in language model.
     Generate(generate::GenerateArgs),
     /// Test texts or token-id lists for a key's watermark.
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::KeyId(a) => keys::key_id(a),
         Command::Derive(a) => keys::derive(a),
         Command::Audit(a) => audit::run(a),
+        Command::Pvalue(a) => pvalue::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Detect(a) => detect::run(a),
         Command::Lm(c) => lm::run(c),
