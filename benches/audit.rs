@@ -4,8 +4,9 @@
 //! are watermarked under one account (half their tokens drawn from its green list), the rest
 //! uniform. Almost every tuple is distinct, the worst case for deduplication. One iteration is
 //! the whole audit: deriving the 10^6 accounts' codewords and key ids, scoring every document
-//! and the report with its separation tests. `PROVMARK_BENCH_TOKENS` shrinks the corpus (CI's
-//! quick mode uses 10^6).
+//! and the report with its separation tests. `PROVMARK_BENCH_TOKENS` and
+//! `PROVMARK_BENCH_ACCOUNTS` shrink it (CI's quick mode: 10^6 tokens, 10^5 accounts); the
+//! bench id names the sizes.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use provmark::key::{SecretKey, Validity};
@@ -15,7 +16,6 @@ use provmark::scheme::{KgwParams, Scheme};
 use provmark::text::{Normalization, TokenizerSpec};
 use std::hint::black_box;
 
-const ACCOUNTS: usize = 1_000_000;
 const DOC: usize = 1000;
 const VOCAB: u64 = 50_000;
 
@@ -45,10 +45,14 @@ fn corpus(scheme: &dyn Scheme, tokens: usize) -> Vec<Vec<u32>> {
 }
 
 fn audit(c: &mut Criterion) {
-    let tokens: usize = std::env::var("PROVMARK_BENCH_TOKENS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    let size = |var: &str, default: usize| -> usize {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let tokens = size("PROVMARK_BENCH_TOKENS", 10_000_000);
+    let n_accounts = size("PROVMARK_BENCH_ACCOUNTS", 1_000_000).max(1);
     let master = MasterKey {
         secret: SecretKey::from_bytes([42; 32]),
         params: KgwParams::default(),
@@ -57,25 +61,30 @@ fn audit(c: &mut Criterion) {
         normalization: Normalization::V1,
         validity: Validity::ALWAYS,
     };
-    let accounts: Vec<String> = (0..ACCOUNTS).map(|i| format!("dev-{i:07}")).collect();
-    let culprit = "dev-0614071";
+    let accounts: Vec<String> = (0..n_accounts).map(|i| format!("dev-{i:07}")).collect();
+    let culprit = accounts
+        .get(n_accounts * 614 / 1000)
+        .map_or("dev-0000000", String::as_str);
     let docs = corpus(master.account_key(culprit).scheme().as_ref(), tokens);
     let mut g = c.benchmark_group("audit");
     g.sampling_mode(SamplingMode::Flat);
     g.sample_size(10);
     g.throughput(Throughput::Elements(tokens as u64));
-    g.bench_function(format!("coded/{ACCOUNTS}-accounts/{tokens}-tokens"), |b| {
-        b.iter(|| {
-            let mut a = Audit::new(AuditConfig::default()).unwrap();
-            a.add_accounts(&master, &accounts).unwrap();
-            for d in &docs {
-                a.add_document(d, None).unwrap();
-            }
-            let r = a.report().unwrap();
-            assert_eq!(r.attribution.as_deref(), Some(culprit));
-            black_box(r)
-        })
-    });
+    g.bench_function(
+        format!("coded/{n_accounts}-accounts/{tokens}-tokens"),
+        |b| {
+            b.iter(|| {
+                let mut a = Audit::new(AuditConfig::default()).unwrap();
+                a.add_accounts(&master, &accounts).unwrap();
+                for d in &docs {
+                    a.add_document(d, None).unwrap();
+                }
+                let r = a.report().unwrap();
+                assert_eq!(r.attribution.as_deref(), Some(culprit));
+                black_box(r)
+            })
+        },
+    );
     g.finish();
 }
 
