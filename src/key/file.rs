@@ -153,38 +153,43 @@ fn keys_digest(keys: Option<&CodedKeys>) -> serde_json::Value {
     }
 }
 
-/// The tagged classes of a key file's fields (see [`super::tags`]).
-pub(crate) fn tag_classes(
-    format: &str,
-    version: u32,
-    key_id: &KeyId,
-    scheme: &serde_json::Value,
-    tokenizer: &TokenizerSpec,
-    normalization: Normalization,
-    account: Option<&str>,
-    validity: &Validity,
-    keys: Option<&CodedKeys>,
-) -> Vec<(&'static str, serde_json::Value)> {
-    use serde_json::json;
-    let (from, until) = validity.to_strings();
-    vec![
-        (
-            "format",
-            json!({"format": format, "version": version, "key_id": key_id}),
-        ),
-        ("scheme", scheme.clone()),
-        (
-            "tokenizer",
-            serde_json::to_value(tokenizer).unwrap_or_default(),
-        ),
-        ("normalization", json!(normalization.name())),
-        ("account", json!({ "account": account })),
-        (
-            "validity",
-            json!({"valid_from": from, "valid_until": until}),
-        ),
-        ("keys", keys_digest(keys)),
-    ]
+/// The fields of a key or master file that its tags cover (see [`super::tags`]).
+pub(crate) struct TaggedFields<'a> {
+    pub format: &'a str,
+    pub version: u32,
+    pub key_id: &'a KeyId,
+    pub scheme: serde_json::Value,
+    pub tokenizer: &'a TokenizerSpec,
+    pub normalization: Normalization,
+    pub account: Option<&'a str>,
+    pub validity: &'a Validity,
+    pub keys: Option<&'a CodedKeys>,
+}
+
+impl TaggedFields<'_> {
+    /// The tagged classes, as (class name, the class's fields as JSON).
+    pub(crate) fn classes(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::json;
+        let (from, until) = self.validity.to_strings();
+        vec![
+            (
+                "format",
+                json!({"format": self.format, "version": self.version, "key_id": self.key_id}),
+            ),
+            ("scheme", self.scheme.clone()),
+            (
+                "tokenizer",
+                serde_json::to_value(self.tokenizer).unwrap_or_default(),
+            ),
+            ("normalization", json!(self.normalization.name())),
+            ("account", json!({ "account": self.account })),
+            (
+                "validity",
+                json!({"valid_from": from, "valid_until": until}),
+            ),
+            ("keys", keys_digest(self.keys)),
+        ]
+    }
 }
 
 impl KeyFile {
@@ -335,17 +340,18 @@ impl KeyFile {
     }
 
     fn tag_classes(&self, version: u32) -> Vec<(&'static str, serde_json::Value)> {
-        tag_classes(
-            KEY_FORMAT,
+        TaggedFields {
+            format: KEY_FORMAT,
             version,
-            &self.key_id(),
-            &serde_json::to_value(&self.scheme).unwrap_or_default(),
-            &self.tokenizer,
-            self.normalization,
-            self.account.as_deref(),
-            &self.validity,
-            self.coded.as_deref(),
-        )
+            key_id: &self.key_id(),
+            scheme: serde_json::to_value(&self.scheme).unwrap_or_default(),
+            tokenizer: &self.tokenizer,
+            normalization: self.normalization,
+            account: self.account.as_deref(),
+            validity: &self.validity,
+            keys: self.coded.as_deref(),
+        }
+        .classes()
     }
 
     /// Serialises to key-file JSON (version 2, tagged), secret included: handle the result

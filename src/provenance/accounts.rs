@@ -53,7 +53,7 @@
 //! assert_eq!(a.account.as_deref(), Some("customer-17"));
 //! ```
 
-use crate::key::file::{parse_secret_json, read_private, secret_json, tag_classes, write_private};
+use crate::key::file::{TaggedFields, parse_secret_json, read_private, secret_json, write_private};
 use crate::key::tags::{self, Tags};
 use crate::key::{KeyFile, KeyId, SecretKey, Validity};
 use crate::scheme::coded::{POSITIONS, SYMBOLS};
@@ -281,17 +281,18 @@ impl MasterKey {
     }
 
     fn tag_classes(&self, version: u32) -> Vec<(&'static str, serde_json::Value)> {
-        let mut classes = tag_classes(
-            MASTER_FORMAT,
+        let mut classes = TaggedFields {
+            format: MASTER_FORMAT,
             version,
-            &self.key_id(),
-            &serde_json::to_value(SchemeConfig::kgw(self.params)).unwrap_or_default(),
-            &self.tokenizer,
-            self.normalization,
-            None,
-            &self.validity,
-            None,
-        );
+            key_id: &self.key_id(),
+            scheme: serde_json::to_value(SchemeConfig::kgw(self.params)).unwrap_or_default(),
+            tokenizer: &self.tokenizer,
+            normalization: self.normalization,
+            account: None,
+            validity: &self.validity,
+            keys: None,
+        }
+        .classes();
         classes.push((
             "accounts",
             serde_json::to_value(self.mode).unwrap_or_default(),

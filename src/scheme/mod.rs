@@ -427,7 +427,10 @@ impl SchemeConfig {
     /// Whether the scheme watermarks by a logit bias an engine can apply before its own
     /// sampling ([`Scheme::bias_logits`] returns `true`): KGW and SelfHash.
     pub fn is_logit_bias(&self) -> bool {
-        matches!(self, SchemeConfig::Kgw { .. } | SchemeConfig::SelfHash(_))
+        matches!(
+            self,
+            SchemeConfig::Kgw { .. } | SchemeConfig::KgwCoded(_) | SchemeConfig::SelfHash(_)
+        )
     }
 
     /// The scheme's short name, as reported by the detector (`"kgw"`, `"vllm-gumbel"`).

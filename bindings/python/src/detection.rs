@@ -245,7 +245,9 @@ impl Audit {
     /// The report as a dict, as `provmark audit --json` prints it: `rows` (one per key or
     /// account: `key_id`, `account`, `documents`, `tokens`, `scored`, `green`,
     /// `expected_green`, `z_score`, `p_value`, `log10_p_value`, `corrected_p_value`,
-    /// `corrected_log10_p_value`, `verdict`), `attribution`, `tied`, `excluded_prompt`,
+    /// `corrected_log10_p_value`, `verdict`, `explained_by`), `attribution` (named only when
+    /// separated from every other target), `tied` (when not: every target that cannot be told
+    /// apart), `separations` (the evidence), `alternatives`, `additional`, `excluded_prompt`,
     /// `excluded_ledger`.
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let report = self.inner.report().py()?;

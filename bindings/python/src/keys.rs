@@ -200,6 +200,8 @@ impl Key {
             tokenizer: spec,
             account: None,
             normalization: provmark::text::Normalization::LATEST,
+            validity: Default::default(),
+            coded: None,
         };
         Key::new(file, Some(tok))
     }
@@ -275,7 +277,9 @@ impl Key {
     #[getter]
     fn gamma(&self) -> Option<f64> {
         match &self.file.scheme {
-            SchemeConfig::Kgw { params, .. } => Some(params.gamma()),
+            SchemeConfig::Kgw { params, .. } | SchemeConfig::KgwCoded(params) => {
+                Some(params.gamma())
+            }
             SchemeConfig::SelfHash(params) => Some(params.gamma()),
             SchemeConfig::Vllm(p) => match p.algorithm {
                 VllmAlgorithm::RedGreen { gamma, .. } => Some(gamma),
@@ -289,7 +293,9 @@ impl Key {
     #[getter]
     fn delta(&self) -> Option<f32> {
         match &self.file.scheme {
-            SchemeConfig::Kgw { params, .. } => Some(params.delta()),
+            SchemeConfig::Kgw { params, .. } | SchemeConfig::KgwCoded(params) => {
+                Some(params.delta())
+            }
             SchemeConfig::SelfHash(params) => Some(params.delta()),
             SchemeConfig::Vllm(p) => match p.algorithm {
                 VllmAlgorithm::RedGreen { delta, .. } => Some(delta),
@@ -677,10 +683,13 @@ impl MasterKey {
 
 #[pymethods]
 impl MasterKey {
-    /// A new master secret. `accounts` is `"shifted"` (one PRF and a shift per account: all
-    /// accounts are audited in one pass) or `"independent"` (a separate secret per account).
+    /// A new master secret. `accounts` is `"coded"` (a codeword per account over shared
+    /// classes: a million accounts audited in one pass, account keys without the master
+    /// secret), `"shifted"` (accounts version 1: a 20-bit shift per account, which collides
+    /// among a few thousand accounts) or `"independent"` (a separate secret per account). Text
+    /// is normalised (v1) for every account.
     #[staticmethod]
-    #[pyo3(signature = (*, gamma = 0.25, delta = 2.0, context = 2, tokenizer = "o200k_base", accounts = "shifted"))]
+    #[pyo3(signature = (*, gamma = 0.25, delta = 2.0, context = 2, tokenizer = "o200k_base", accounts = "coded"))]
     fn generate(
         py: Python<'_>,
         gamma: f64,
@@ -690,12 +699,15 @@ impl MasterKey {
         accounts: &str,
     ) -> PyResult<MasterKey> {
         let mode = match accounts {
+            "coded" => AccountMode::Coded,
             "shifted" => AccountMode::Shifted,
             "independent" => AccountMode::Independent,
             other => {
                 return Err(crate::errors::raise(
                     "InvalidParameterError",
-                    format!("accounts must be \"shifted\" or \"independent\", not {other:?}"),
+                    format!(
+                        "accounts must be \"coded\", \"shifted\" or \"independent\", not {other:?}"
+                    ),
                 ));
             }
         };
@@ -707,7 +719,7 @@ impl MasterKey {
             params,
             tokenizer: spec,
             mode,
-            normalization: Default::default(),
+            normalization: provmark::text::Normalization::V1,
             validity: Default::default(),
         }))
     }
@@ -725,8 +737,9 @@ impl MasterKey {
         py.detach(|| self.master.write_new(&path)).py()
     }
 
-    /// The key of one account, usable like any other `Key`. In shifted mode it carries the
-    /// master secret: hand it to no one outside the provider.
+    /// The key of one account, usable like any other `Key`. In coded mode it holds only that
+    /// account's material; in shifted mode it carries the master secret: hand it to no one
+    /// outside the provider.
     fn derive(&self, account: &str) -> PyResult<Key> {
         Key::new(self.master.account_key(account), None)
     }
@@ -737,10 +750,11 @@ impl MasterKey {
         &self.key_id
     }
 
-    /// `"shifted"` or `"independent"`.
+    /// `"coded"`, `"shifted"` or `"independent"`.
     #[getter]
     fn accounts(&self) -> &'static str {
         match self.master.mode {
+            AccountMode::Coded => "coded",
             AccountMode::Shifted => "shifted",
             AccountMode::Independent => "independent",
         }

@@ -128,7 +128,14 @@ def test_audit_attributes_the_account():
     assert report["attribution"] == "dev-7"
     rows = {r["account"]: r for r in report["rows"]}
     assert rows["dev-7"]["verdict"] == "watermarked"
-    # Each innocent account's corrected p-value is <= 1e-6 with probability <= 1e-6.
-    assert all(r["verdict"] != "watermarked" for a, r in rows.items() if a != "dev-7")
+    assert report["tied"] == [] and report["separations"][0]["separated"]
+    # Coded accounts share a class at 1 position in 16, so an innocent account may reach
+    # significance through the classes it shares with dev-7; it is then explained by dev-7.
+    # Being flagged beyond that has probability <= 1e-6 per account.
+    assert all(
+        r["explained_by"] == "dev-7"
+        for a, r in rows.items()
+        if a != "dev-7" and r["verdict"] == "watermarked"
+    )
     with pytest.raises(provmark.InvalidInputError):
         audit.add_predictions([1, 2, 3], [1, 2])

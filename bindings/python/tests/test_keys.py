@@ -116,6 +116,28 @@ def test_account_vectors(tmp_path, prf_vectors):
         assert bits == case["green_bits_gamma_0_25_context_464_3290"]
 
 
+def test_coded_accounts_and_integrity_tags(tmp_path):
+    """Coded account keys hold no master secret and have pm2 ids; an edited field of a tagged
+    key file is a KeyFormatError naming the field class."""
+    master = provmark.MasterKey.generate()
+    assert master.accounts == "coded"
+    mpath = tmp_path / "m.json"
+    master.save(mpath)
+    secret = json.loads(mpath.read_text())["secret"]
+    key = master.derive("dev-1")
+    assert key.key_id.startswith("pm2-") and key.account == "dev-1"
+    kpath = tmp_path / "a.json"
+    key.save(kpath)
+    text = kpath.read_text()
+    assert secret not in text
+    assert provmark.Key.load(kpath).key_id == key.key_id
+    edited = tmp_path / "edited.json"
+    private_write(edited, text.replace('"gamma": 0.25', '"gamma": 0.3'))
+    with pytest.raises(provmark.KeyFormatError) as e:
+        provmark.Key.load(edited)
+    assert "scheme" in str(e.value)
+
+
 def test_every_scheme_samples_and_detects():
     """Key.sample drives generation under every scheme; detect finds the watermark, another key
     of the same scheme does not. A toy model over 2 000 ids (uniform over a shifting window of

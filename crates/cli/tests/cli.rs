@@ -203,7 +203,7 @@ fn errors_are_one_line_and_other_inputs_still_reported() {
     // A malformed key file: one line, names the file, no secret.
     let broken = dir.join("broken.json");
     let text = std::fs::read_to_string(&key).unwrap();
-    std::fs::write(&broken, text.replace("\"version\": 1", "\"version\": 7")).unwrap();
+    std::fs::write(&broken, text.replace("\"version\": 2", "\"version\": 7")).unwrap();
     let o = run(&["key-id", broken.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("broken.json") && stderr(&o).contains("version 7"));

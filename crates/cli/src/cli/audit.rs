@@ -110,7 +110,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
     // Per export column: γ of each key, then of each coded master, and the masters' codewords.
     let mut gammas: Vec<Option<f64>> = Vec::new();
     let mut master_gammas: Vec<Option<f64>> = Vec::new();
-    let mut codewords: Vec<(String, Vec<(String, [u8; 64])>)> = Vec::new();
+    let mut codewords: Vec<export::MasterCodewords> = Vec::new();
     for path in &a.keys {
         let key = load_key(path)?;
         if !key.validity.overlaps(&range) {
@@ -151,6 +151,12 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                 .add_accounts(&master, &accounts)
                 .context(ap.display())?;
             secrets.push(master.secret.clone());
+            // A ledger written with a coded account's key is keyed with its account secret.
+            if a.ledger.is_some()
+                && master.mode == provmark::provenance::accounts::AccountMode::Coded
+            {
+                secrets.extend(master.account_secrets(accounts.iter().map(String::as_str)));
+            }
             if master.mode == provmark::provenance::accounts::AccountMode::Coded
                 && a.export_parquet.is_some()
             {

@@ -41,6 +41,17 @@ pub struct EvalArgs {
     /// Run only the distillation (radioactivity) experiment; writes radioactivity.json / .md.
     #[arg(long)]
     radioactivity_only: bool,
+    /// Run only the stealing experiment (the attacker of Jovanović et al. 2024 estimating green
+    /// lists from queried answers, then spoofing and scrubbing, with and without per-request
+    /// key rotation); writes stealing.json / .md. With --quick: h 0 and 2, up to 10^5 tokens.
+    #[arg(long, conflicts_with = "radioactivity_only")]
+    stealing: bool,
+    /// Tokens the stealing attacker queries (comma-separated; overrides the preset).
+    #[arg(long, value_delimiter = ',')]
+    steal_tokens: Vec<usize>,
+    /// Context widths of the stealing experiment (comma-separated; overrides the preset).
+    #[arg(long, value_delimiter = ',')]
+    steal_contexts: Vec<usize>,
     /// Suspect-corpus sizes of the distillation experiment, in tokens (comma-separated).
     #[arg(long, value_delimiter = ',')]
     radio_sizes: Vec<usize>,
@@ -164,6 +175,9 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     if a.radioactivity_only {
         return radioactivity_only(&a, &inputs, &cfg, t0);
     }
+    if a.stealing {
+        return stealing_only(&a, &inputs, &cfg, t0);
+    }
     let mut files = vec!["results.json", "results.md"];
     #[cfg(feature = "plots")]
     files.extend(provmark_cli::eval::plots::FILES);
@@ -206,6 +220,42 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn stealing_only(
+    a: &EvalArgs,
+    inputs: &EvalInputs<'_>,
+    cfg: &EvalConfig,
+    t0: Instant,
+) -> CliResult<ExitCode> {
+    use provmark_cli::eval::stealing;
+    let dir = OutDir::prepare(&a.out, &["stealing.json", "stealing.md"], a.force)?;
+    let mut sc = if a.quick {
+        stealing::StealConfig::quick()
+    } else {
+        stealing::StealConfig::full()
+    };
+    if !a.steal_tokens.is_empty() {
+        sc.query_tokens = a.steal_tokens.clone();
+    }
+    if !a.steal_contexts.is_empty() {
+        sc.contexts = a.steal_contexts.clone();
+    }
+    let (split, lm, _) = grid::prepare(inputs, cfg)?;
+    let r = stealing::run(&lm, &split, &sc, cfg.seed, cfg.threads)?;
+    let json = dir.write(
+        "stealing.json",
+        serde_json::to_string_pretty(&r).unwrap_or_default(),
+    )?;
+    let md = dir.write("stealing.md", stealing::markdown(&r))?;
+    out(stealing::markdown(&r))?;
+    out(format_args!(
+        "wrote {} and {} in {:.0}s",
+        json.display(),
+        md.display(),
+        t0.elapsed().as_secs_f64()
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn radioactivity_only(

@@ -32,6 +32,9 @@ const MANIFEST_FORMAT: &str = "provmark-audit-export";
 /// Buckets by the fingerprint's top bits.
 const BUCKET_BITS: u32 = 4;
 
+/// A coded master's key id and every audited account's 64 codeword symbols.
+pub type MasterCodewords = (String, Vec<(String, [u8; 64])>);
+
 /// One column of the manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ManifestColumn {
@@ -116,7 +119,7 @@ pub fn write(
     fingerprint_key_id: &str,
     documents: u64,
     tokens: u64,
-    codewords: &[(String, Vec<(String, [u8; 64])>)],
+    codewords: &[MasterCodewords],
 ) -> CliResult<Manifest> {
     check_shard(shard)?;
     std::fs::create_dir_all(dir).map_err(|e| provmark::Error::io(dir, e))?;

@@ -90,7 +90,7 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         Some(p) => Some(LedgerWriter::open(
             p,
             &key.secret,
-            key.kgw()?.params().context(),
+            scheme.context_rule().width,
         )?),
         None => None,
     };

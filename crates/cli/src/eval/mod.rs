@@ -10,4 +10,5 @@ pub mod plots;
 pub mod radioactivity;
 pub mod real;
 pub mod schemes;
+pub mod stealing;
 pub mod tables;
