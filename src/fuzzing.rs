@@ -13,9 +13,15 @@ pub fn key_file(data: &[u8]) {
         if let Ok(k) = KeyFile::from_json(text) {
             // A file that parses must round-trip to an equal key.
             let again = KeyFile::from_json(&k.to_json_dangerous());
-            assert!(
-                again.is_ok_and(|a| a.secret.bytes() == k.secret.bytes() && a.scheme == k.scheme)
-            );
+            assert!(again.is_ok_and(|a| a.secret.bytes() == k.secret.bytes()
+                && a.scheme == k.scheme
+                && a.key_id() == k.key_id()
+                && a.validity == k.validity));
+        }
+        // Master files take the same path (version 1 and 2, tags).
+        if let Ok(m) = crate::provenance::accounts::MasterKey::from_json(text) {
+            let again = crate::provenance::accounts::MasterKey::from_json(&m.to_json_dangerous());
+            assert!(again.is_ok_and(|a| a.key_id() == m.key_id() && a.mode == m.mode));
         }
     }
 }

@@ -853,3 +853,59 @@ fn cli_values_refusals_completions_and_man() {
         stdout(&o)
     );
 }
+
+/// Key rotation: `audit --from/--until` tests only the keys valid in the range and names the
+/// others; `pvalue` reproduces an mpmath tail.
+#[test]
+fn audit_time_range_and_pvalue() {
+    let dir = tmpdir("rotation");
+    let old = keygen(&tmpdir("rotation-old"), &["--valid-until", "2025-12-31"]);
+    let new = keygen(&tmpdir("rotation-new"), &["--valid-from", "2026-01-01"]);
+    let text = dir.join("t.txt");
+    std::fs::write(
+        &text,
+        "some suspect text to audit, long enough to score a few tuples",
+    )
+    .unwrap();
+    let (o, n, t) = (
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        text.to_str().unwrap(),
+    );
+    let out = run(&[
+        "audit",
+        "--key",
+        o,
+        "--key",
+        n,
+        "--from",
+        "2026-03-01",
+        "--json",
+        t,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "one key tested, then the summary");
+    assert!(stderr(&out).contains("not tested") && stderr(&out).contains(o));
+    let out = run(&["audit", "--key", o, "--from", "2026-03-01", t]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no key or master is valid"));
+    let out = run(&[
+        "keygen",
+        "--out",
+        dir.join("bad.json").to_str().unwrap(),
+        "--valid-from",
+        "2026-02-30",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // P[Binomial(1000, 0.25) >= 400] by mpmath at 50 digits (an exact sum):
+    // 1.6103066e-25, log10 -24.793091.
+    let out = run(&[
+        "pvalue", "--n", "1000", "--green", "400", "--gamma", "0.25", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let l = v["log10_p_value"].as_f64().unwrap();
+    assert!((l - (-24.793_091)).abs() < 1e-6, "{l}");
+    let out = run(&["pvalue", "--n", "10", "--green", "11"]);
+    assert_eq!(out.status.code(), Some(2));
+}
