@@ -305,6 +305,8 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             "excluded_prompt": report.excluded_prompt,
             "excluded_ledger": report.excluded_ledger,
             "time_range": range.to_strings(),
+            "alpha": a.alpha,
+            "claim": claim(&report, a.alpha),
         }))?;
     } else {
         if let Some(m) = &merged {
@@ -402,6 +404,7 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             }
             (None, true) => out("attribution: none")?,
         }
+        out(format_args!("claim: {}", claim(&report, a.alpha)))?;
         if !report.additional.is_empty() {
             out(format_args!(
                 "also significant beyond the strongest (a second source?): {}",
@@ -492,4 +495,31 @@ fn read_corpus(
         return Err(f);
     }
     Ok(skipped)
+}
+
+/// What the report supports, in words a third party can weigh: the test, its level and
+/// correction, and what a significant result does and does not show.
+fn claim(report: &provmark::provenance::audit::AuditReport, alpha: f64) -> String {
+    let targets = report.rows.len();
+    let scored = report.rows.iter().map(|r| r.scored).max().unwrap_or(0);
+    let base = format!(
+        "{targets} keys or accounts tested on {scored} distinct (context, token) tuples, each \
+         counted once; exact binomial tails, Holm-corrected over all {targets}, level {alpha:e}"
+    );
+    match (&report.attribution, report.tied.is_empty()) {
+        (Some(a), _) => format!(
+            "{base}. The corpus carries the green lists of {a} beyond chance, and beyond what \
+             any other tested target explains. This shows its text was produced with knowledge \
+             of {a}'s watermark: trained on, copied from, or imitating (spoofing) text \
+             watermarked for {a}. It does not by itself tell training from deliberate \
+             imitation; an open-model test (the suspect's predictions on exchanges {a} was \
+             served) and the ledger narrow that."
+        ),
+        (None, false) => format!(
+            "{base}. Some targets are significant, but the evidence cannot tell {} apart: no \
+             single target is named.",
+            report.tied.join(", ")
+        ),
+        (None, true) => format!("{base}. No target is significant: nothing is claimed."),
+    }
 }
