@@ -56,10 +56,15 @@ pub enum Error {
     KeyFormat(String),
     /// A field of a key or master file does not match its integrity tag: the file was edited
     /// or corrupted. `field` names the class of fields (`scheme`, `tokenizer`, `account`, …).
-    #[error("key file field `{field}` does not match its integrity tag (edited or corrupted)")]
+    #[error(
+        "{}field `{field}` does not match its integrity tag (the file was edited or corrupted)",
+        .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default()
+    )]
     KeyTampered {
         /// The class of fields whose tag failed.
         field: &'static str,
+        /// The file, when read from one.
+        file: Option<PathBuf>,
     },
     /// A key file would overwrite an existing file.
     #[error("refusing to overwrite existing file {}", .0.display())]

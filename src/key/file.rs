@@ -334,7 +334,10 @@ impl KeyFile {
         if let Some(t) = &repr.tags {
             tags::verify(&key.secret, &key.tag_classes(repr.version), t)?;
         } else if repr.version >= 2 {
-            return Err(Error::KeyTampered { field: "tags" });
+            return Err(Error::KeyTampered {
+                field: "tags",
+                file: None,
+            });
         }
         Ok(key)
     }
@@ -389,12 +392,39 @@ impl KeyFile {
     /// [`Error::Io`] if it cannot be read, [`Error::KeyFormat`] if it is malformed.
     pub fn load(path: &Path) -> Result<LoadedKeyFile> {
         let (text, warnings) = read_private(path)?;
-        let key = KeyFile::from_json(&text).map_err(|e| match e {
-            Error::KeyFormat(m) => Error::KeyFormat(format!("{}: {m}", path.display())),
-            other => other,
-        })?;
+        let key = KeyFile::from_json(&text).map_err(|e| with_path(e, path))?;
+        let mut warnings = warnings;
+        if untagged(&text) {
+            warnings.push(format!(
+                "{} is a version 1 file without integrity tags (an edited field would go unnoticed); \
+                 `provmark upgrade-key {} --out NEW` rewrites it as version 2, detecting the same",
+                path.display(),
+                path.display()
+            ));
+        }
         Ok(LoadedKeyFile { key, warnings })
     }
+}
+
+/// Names the file in a key-format or integrity error.
+pub(crate) fn with_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::KeyFormat(m) => Error::KeyFormat(format!("{}: {m}", path.display())),
+        Error::KeyTampered { field, .. } => Error::KeyTampered {
+            field,
+            file: Some(path.to_path_buf()),
+        },
+        other => other,
+    }
+}
+
+/// Whether a parsed file is of version 1 (untagged).
+pub(crate) fn untagged(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    serde_json::from_str::<Version>(text).is_ok_and(|v| v.version == 1)
 }
 
 /// The secret that holds vLLM's 64-bit key.
@@ -561,7 +591,7 @@ mod tests {
             assert!(json.contains(from), "{from}");
             let err = KeyFile::from_json(&json.replace(from, to)).unwrap_err();
             assert!(
-                matches!(err, Error::KeyTampered { field } if field == class),
+                matches!(err, Error::KeyTampered { field, .. } if field == class),
                 "{from}: {err}"
             );
         }
@@ -570,7 +600,8 @@ mod tests {
         assert!(matches!(
             KeyFile::from_json(&edited),
             Err(Error::KeyTampered {
-                field: "normalization"
+                field: "normalization",
+                ..
             })
         ));
         // Dropping the tags of a version 2 file is caught.

@@ -93,12 +93,18 @@ pub fn verify(secret: &SecretKey, classes: &[(&'static str, Value)], tags: &Tags
     }
     for (c, v) in classes {
         let Some(hex) = tags.get(*c) else {
-            return Err(Error::KeyTampered { field: c });
+            return Err(Error::KeyTampered {
+                field: c,
+                file: None,
+            });
         };
         let bytes = decode_hex(hex)
             .ok_or_else(|| Error::KeyFormat(format!("the tag of {c} is not hex")))?;
         if bytes.len() != TAG_LEN || mac(secret, c, v).verify_truncated_left(&bytes).is_err() {
-            return Err(Error::KeyTampered { field: c });
+            return Err(Error::KeyTampered {
+                field: c,
+                file: None,
+            });
         }
     }
     Ok(())
@@ -139,7 +145,10 @@ mod tests {
         let edited = [("scheme", json!({"gamma": 0.3})), ("tokenizer", json!("x"))];
         assert!(matches!(
             verify(&k, &edited, &tags),
-            Err(Error::KeyTampered { field: "scheme" })
+            Err(Error::KeyTampered {
+                field: "scheme",
+                ..
+            })
         ));
         let other = SecretKey::from_bytes([2; 32]);
         assert!(verify(&other, &classes, &tags).is_err());

@@ -379,7 +379,12 @@ impl MasterKey {
         };
         match &repr.tags {
             Some(t) => tags::verify(&master.secret, &master.tag_classes(repr.version), t)?,
-            None if repr.version >= 2 => return Err(Error::KeyTampered { field: "tags" }),
+            None if repr.version >= 2 => {
+                return Err(Error::KeyTampered {
+                    field: "tags",
+                    file: None,
+                });
+            }
             None => {}
         }
         Ok(master)
@@ -399,10 +404,16 @@ impl MasterKey {
     /// [`Error::Io`] or [`Error::KeyFormat`].
     pub fn load(path: &Path) -> Result<(Self, Vec<String>)> {
         let (text, warnings) = read_private(path)?;
-        let m = MasterKey::from_json(&text).map_err(|e| match e {
-            Error::KeyFormat(m) => Error::KeyFormat(format!("{}: {m}", path.display())),
-            other => other,
-        })?;
+        let m = MasterKey::from_json(&text).map_err(|e| crate::key::file::with_path(e, path))?;
+        let mut warnings = warnings;
+        if crate::key::file::untagged(&text) {
+            warnings.push(format!(
+                "{} is a version 1 master file without integrity tags; `provmark upgrade-key {} \
+                 --out NEW` rewrites it as version 2 (its accounts stay the same)",
+                path.display(),
+                path.display()
+            ));
+        }
         Ok((m, warnings))
     }
 }

@@ -35,6 +35,8 @@ enum Command {
     Keygen(keys::KeygenArgs),
     /// Print the public key id of a key file.
     KeyId(keys::KeyIdArgs),
+    /// Rewrite a key or master file in the current format (integrity tags); detects the same.
+    UpgradeKey(keys::UpgradeKeyArgs),
     /// Write the key file of one account under a master secret.
     Derive(keys::DeriveArgs),
     /// Test a corpus of a suspect model's outputs for keys or accounts (radioactivity).
@@ -147,6 +149,7 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Keygen(a) => keys::keygen(a),
         Command::KeyId(a) => keys::key_id(a),
+        Command::UpgradeKey(a) => keys::upgrade_key(a),
         Command::Derive(a) => keys::derive(a),
         Command::Audit(a) => audit::run(a),
         Command::Pvalue(a) => pvalue::run(a),
