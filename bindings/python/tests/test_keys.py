@@ -106,7 +106,8 @@ def test_account_vectors(tmp_path, prf_vectors):
                 }
             ),
         )
-        master = provmark.MasterKey.load(path)
+        with pytest.warns(UserWarning, match="version 1"):
+            master = provmark.MasterKey.load(path)
         assert master.key_id == master_id and master.accounts == "shifted"
         key = master.derive(case["account"])
         assert key.key_id == case["key_id"]
