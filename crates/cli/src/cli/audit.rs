@@ -513,7 +513,8 @@ fn claim(report: &provmark::provenance::audit::AuditReport, alpha: f64) -> Strin
              of {a}'s watermark: trained on, copied from, or imitating (spoofing) text \
              watermarked for {a}. It does not by itself tell training from deliberate \
              imitation; an open-model test (the suspect's predictions on exchanges {a} was \
-             served) and the ledger narrow that."
+             served) and the ledger narrow that. Only the listed targets were alternatives: an \
+             account not listed is not excluded, so list every account of the master."
         ),
         (None, false) => format!(
             "{base}. Some targets are significant, but the evidence cannot tell {} apart: no \
