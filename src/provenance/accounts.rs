@@ -178,18 +178,26 @@ impl MasterKey {
         self.secret.derive(label).mac()
     }
 
+    /// `HMAC(derive(master, label), id)` for many account ids, with one key setup for all.
+    fn per_account<'a>(
+        &self,
+        label: &str,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> impl Iterator<Item = [u8; 32]> {
+        let base = self.account_mac(label);
+        accounts.into_iter().map(move |a| {
+            let mut m = base.clone();
+            m.update(a.as_bytes());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&m.finalize().into_bytes());
+            out
+        })
+    }
+
     /// The codewords of many accounts (coded mode), with one key setup for all.
     pub fn codewords<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) -> Vec<Codeword> {
-        let base = self.account_mac("accounts-v2/codeword");
-        accounts
-            .into_iter()
-            .map(|a| {
-                let mut m = base.clone();
-                m.update(a.as_bytes());
-                let mut out = [0u8; 32];
-                out.copy_from_slice(&m.finalize().into_bytes());
-                Codeword(out)
-            })
+        self.per_account("accounts-v2/codeword", accounts)
+            .map(Codeword)
             .collect()
     }
 
@@ -221,16 +229,8 @@ impl MasterKey {
         &self,
         accounts: impl IntoIterator<Item = &'a str>,
     ) -> Vec<SecretKey> {
-        let base = self.account_mac("accounts-v2/account");
-        accounts
-            .into_iter()
-            .map(|a| {
-                let mut m = base.clone();
-                m.update(a.as_bytes());
-                let mut out = [0u8; 32];
-                out.copy_from_slice(&m.finalize().into_bytes());
-                SecretKey::from_bytes(out)
-            })
+        self.per_account("accounts-v2/account", accounts)
+            .map(SecretKey::from_bytes)
             .collect()
     }
 

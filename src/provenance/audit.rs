@@ -1243,6 +1243,37 @@ impl Audit {
     }
 }
 
+/// Runs `f` over `fresh` split into one chunk per core (`parallel`) or as one chunk; the
+/// results in chunk order.
+fn in_parallel<T: Send>(
+    fresh: &[(usize, u32)],
+    parallel: bool,
+    f: impl Fn(&[(usize, u32)]) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let threads = if parallel {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let per = fresh.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = fresh
+            .chunks(per)
+            .map(|part| s.spawn(move || f(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::InvalidInput("audit thread failed".into())))
+            })
+            .collect()
+    })
+}
+
 /// Scores fresh tuples for every class of a coded master: 16 classes at each tuple's
 /// position, in parallel for large batches.
 fn score_coded<'t>(
@@ -1252,64 +1283,40 @@ fn score_coded<'t>(
     record: Option<&mut ExportColumn>,
 ) -> Result<()> {
     let keep = record.is_some();
-    let threads = if fresh.len() > 1 << 14 {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1)
-    } else {
-        1
-    };
-    let per = fresh.len().div_ceil(threads).max(1);
     let shared = &*cs;
-    type Counts = (Vec<u64>, Vec<u64>, Vec<(u8, u16)>);
-    let partials: Vec<Result<Counts>> = std::thread::scope(|s| {
-        let handles: Vec<_> = fresh
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut n = vec![0u64; POSITIONS];
-                    let mut green = vec![0u64; POSITIONS * SYMBOLS];
-                    let mut rec = Vec::with_capacity(if keep { part.len() } else { 0 });
-                    for &(t, tok) in part {
-                        // Fresh tuples all have a context (as where fingerprints are recorded).
-                        let Some(ctx) = context_at(t) else { continue };
-                        let j = coded::position_of(&shared.position, ctx)?;
-                        if let Some(c) = n.get_mut(j) {
-                            *c += 1;
-                        }
-                        let at = j * SYMBOLS;
-                        let (Some(classes), Some(counts)) = (
-                            shared.classes.get(at..at + SYMBOLS),
-                            green.get_mut(at..at + SYMBOLS),
-                        ) else {
-                            continue;
-                        };
-                        let mut bits = 0u16;
-                        for (c, (kgw, count)) in classes.iter().zip(counts).enumerate() {
-                            let seed = kgw.prf_seed(ctx)?;
-                            let g = kgw.green_under(&seed, tok);
-                            *count += u64::from(g);
-                            bits |= u16::from(g) << c;
-                        }
-                        if keep {
-                            rec.push((j as u8, bits));
-                        }
-                    }
-                    Ok((n, green, rec))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::InvalidInput("audit thread failed".into())))
-            })
-            .collect()
-    });
+    let partials = in_parallel(fresh, fresh.len() > 1 << 14, |part| {
+        let mut n = vec![0u64; POSITIONS];
+        let mut green = vec![0u64; POSITIONS * SYMBOLS];
+        let mut rec = Vec::with_capacity(if keep { part.len() } else { 0 });
+        for &(t, tok) in part {
+            // Fresh tuples all have a context (as where fingerprints are recorded).
+            let Some(ctx) = context_at(t) else { continue };
+            let j = coded::position_of(&shared.position, ctx)?;
+            if let Some(c) = n.get_mut(j) {
+                *c += 1;
+            }
+            let at = j * SYMBOLS;
+            let (Some(classes), Some(counts)) = (
+                shared.classes.get(at..at + SYMBOLS),
+                green.get_mut(at..at + SYMBOLS),
+            ) else {
+                continue;
+            };
+            let mut bits = 0u16;
+            for (c, (kgw, count)) in classes.iter().zip(counts).enumerate() {
+                let seed = kgw.prf_seed(ctx)?;
+                let g = kgw.green_under(&seed, tok);
+                *count += u64::from(g);
+                bits |= u16::from(g) << c;
+            }
+            if keep {
+                rec.push((j as u8, bits));
+            }
+        }
+        Ok((n, green, rec))
+    })?;
     let mut record = record;
-    for p in partials {
-        let (n, green, rec) = p?;
+    for (n, green, rec) in partials {
         for (a, b) in cs.n.iter_mut().zip(n) {
             *a += b;
         }
@@ -1344,59 +1351,37 @@ fn score_shifted(sh: &mut Shifted, ids: &[u32], h: usize, fresh: &[(usize, u32)]
     };
     let span = (max - min) as usize + 1;
     let use_window = sh.accounts.len() * BYTES_PER_LOOKUP > span;
-    let threads = if fresh.len() * sh.accounts.len() > 1 << 20 {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1)
-    } else {
-        1
-    };
-    let per = fresh.len().div_ceil(threads).max(1);
     let shared = &*sh;
-    let partials: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = fresh
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut green = vec![0u64; shared.accounts.len()];
-                    let mut window = if use_window {
-                        vec![0u8; span]
-                    } else {
-                        Vec::new()
-                    };
-                    for &(t, tok) in part {
-                        let Some(ctx) = ids.get(t - h..t) else {
-                            continue;
-                        };
-                        let seed = shared.prf.seed(ctx)?;
-                        if use_window {
-                            seed.fill_wrapped(tok.wrapping_add(min), &mut window);
-                            for (g, a) in green.iter_mut().zip(&shared.accounts) {
-                                let b =
-                                    window.get((a.2 - min) as usize).copied().unwrap_or(u8::MAX);
-                                *g += u64::from(b < shared.threshold);
-                            }
-                        } else {
-                            for (g, a) in green.iter_mut().zip(&shared.accounts) {
-                                let pos = (tok as usize + a.2 as usize) & POSITION_MASK;
-                                *g += u64::from(seed.byte(pos as u32) < shared.threshold);
-                            }
-                        }
-                    }
-                    Ok(green)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::InvalidInput("audit thread failed".into())))
-            })
-            .collect()
-    });
+    let parallel = fresh.len() * sh.accounts.len() > 1 << 20;
+    let partials = in_parallel(fresh, parallel, |part| {
+        let mut green = vec![0u64; shared.accounts.len()];
+        let mut window = if use_window {
+            vec![0u8; span]
+        } else {
+            Vec::new()
+        };
+        for &(t, tok) in part {
+            let Some(ctx) = ids.get(t - h..t) else {
+                continue;
+            };
+            let seed = shared.prf.seed(ctx)?;
+            if use_window {
+                seed.fill_wrapped(tok.wrapping_add(min), &mut window);
+                for (g, a) in green.iter_mut().zip(&shared.accounts) {
+                    let b = window.get((a.2 - min) as usize).copied().unwrap_or(u8::MAX);
+                    *g += u64::from(b < shared.threshold);
+                }
+            } else {
+                for (g, a) in green.iter_mut().zip(&shared.accounts) {
+                    let pos = (tok as usize + a.2 as usize) & POSITION_MASK;
+                    *g += u64::from(seed.byte(pos as u32) < shared.threshold);
+                }
+            }
+        }
+        Ok(green)
+    })?;
     for p in partials {
-        for (g, add) in sh.green.iter_mut().zip(p?) {
+        for (g, add) in sh.green.iter_mut().zip(p) {
             *g += add;
         }
     }

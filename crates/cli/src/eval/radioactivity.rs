@@ -165,7 +165,8 @@ pub struct Innocent {
 /// The account the teacher served.
 pub const ACCOUNT_A: &str = "account-A";
 
-fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
+/// A reproducible generator per (seed, label, index).
+pub(super) fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
     let mut s = [0u8; 32];
     s[..8].copy_from_slice(&seed.to_le_bytes());
     s[8..16].copy_from_slice(&i.to_le_bytes());

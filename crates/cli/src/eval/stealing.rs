@@ -21,6 +21,7 @@
 
 use super::data::Split;
 use super::grid::par_map;
+use super::radioactivity::rng;
 use crate::ngram::NgramLm;
 use provmark::detect::{Detector, DetectorConfig};
 use provmark::fingerprint::{CONTEXT_DOMAIN, fingerprint};
@@ -30,7 +31,7 @@ use provmark::provenance::audit::{Audit, AuditConfig};
 use provmark::sampling::{Sampler, SamplingConfig};
 use provmark::scheme::{ContextRule, DedupKey, Kgw, KgwParams, NullModel, Scheme};
 use provmark::{Error, Result};
-use rand::{RngExt, SeedableRng};
+use rand::RngExt;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -115,16 +116,6 @@ pub struct StealResults {
     pub config: StealConfig,
     /// One row per (h, N, defence).
     pub rows: Vec<StealRow>,
-}
-
-fn rng(seed: u64, label: &str, i: u64) -> rand_chacha::ChaCha20Rng {
-    let mut s = [0u8; 32];
-    s[..8].copy_from_slice(&seed.to_le_bytes());
-    s[8..16].copy_from_slice(&i.to_le_bytes());
-    for (d, b) in s[16..].iter_mut().zip(label.bytes()) {
-        *d = b;
-    }
-    rand_chacha::ChaCha20Rng::from_seed(s)
 }
 
 /// Token counts per context, watermarked and base.
