@@ -71,7 +71,7 @@ impl StealConfig {
         }
     }
 
-    /// A few minutes: h 0 and 2, 10^4 and 10^5 tokens.
+    /// h 0 and 2 only, at 10^4 and 10^5 tokens, with 20 texts per cell.
     pub fn quick() -> Self {
         StealConfig {
             contexts: vec![0, 2],
