@@ -10,6 +10,8 @@
 //!   `Gamma(a, 1)`), by series or continued fraction.
 //! * [`weighted_gamma_pair_sf_ln`]: the tail of `w1 X + w2 Y`, `X, Y ~ Gamma(n, 1)` (dual-key
 //!   Gumbel scores), by the positive series of Moschopoulos (1985).
+//! * [`choice_sum_sf_ln`]: the tail of a sum of independent uniform choices from given tables
+//!   (the codeword test of coded accounts), by exact convolution.
 //! * [`z_score`] and [`holm`] (Holm–Bonferroni step-down adjustment).
 //!
 //! Accuracy is checked against mpmath at 50 digits (`tests/data/tails_mpmath.json`): relative
@@ -393,6 +395,124 @@ pub(crate) fn log1mexp(x: f64) -> f64 {
     } else {
         (-x.exp()).ln_1p()
     }
+}
+
+/// The upper tail of a sum of independent uniform choices, from [`choice_sum_sf_ln`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChoiceTail {
+    /// `ln P[T ≥ t]` (an upper bound on it when `step > 1`).
+    pub ln_p: f64,
+    /// The rounding step: 1 when the tail is exact; otherwise every value was rounded *up* to
+    /// a multiple of `step` (see [`choice_sum_sf_ln`]).
+    pub step: u64,
+}
+
+/// `ln P[T ≥ t]` for `T = Σ_j X_j`, the `X_j` independent and each uniform over the entries of
+/// `choices[j]` (repeats count as often as they occur): the p-value of a statistic that picks
+/// one entry per table at random, as a coded account's green count does under "the text's
+/// source does not know this account's codeword".
+///
+/// The distribution is convolved exactly over the offsets from each table's minimum. When the
+/// offsets span more than `max_bins` units in all, each is rounded up to a multiple of
+/// `step = ⌈span / max_bins⌉` and `t` down, so the result bounds the tail from above (it is
+/// still a valid p-value) and moves the threshold by less than `choices.len() · step`. The cost
+/// is about `max_bins` times the total number of entries. Every configuration has probability
+/// `Π 1/len_j`, which must stay above `e^-700` so that no term underflows.
+///
+/// ```
+/// use provmark::stats::choice_sum_sf_ln;
+/// // Two fair dice (1..=6): P[sum ≥ 11] = 3/36.
+/// let die = [1u64, 2, 3, 4, 5, 6];
+/// let tail = choice_sum_sf_ln(&[&die, &die], 11, 1 << 16)?;
+/// assert_eq!(tail.step, 1);
+/// assert!((tail.ln_p.exp() - 3.0 / 36.0).abs() < 1e-15);
+/// # Ok::<(), provmark::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when a table is empty, `max_bins` is 0, or the tables hold so
+/// many configurations that a probability would underflow (`Σ ln len_j > 700`).
+pub fn choice_sum_sf_ln(choices: &[&[u64]], t: u64, max_bins: usize) -> Result<ChoiceTail> {
+    if max_bins == 0 {
+        return Err(Error::param("max_bins", "must be at least 1"));
+    }
+    let mut ln_configs = 0.0;
+    let mut base = 0u128;
+    let mut span = 0u128;
+    for c in choices {
+        let (Some(&lo), Some(&hi)) = (c.iter().min(), c.iter().max()) else {
+            return Err(Error::param("choices", "every table needs an entry"));
+        };
+        ln_configs += (c.len() as f64).ln();
+        base += u128::from(lo);
+        span += u128::from(hi - lo);
+    }
+    if ln_configs > 700.0 {
+        return Err(Error::param(
+            "choices",
+            "too many configurations: probabilities would underflow",
+        ));
+    }
+    let t = u128::from(t);
+    if t <= base {
+        return Ok(ChoiceTail { ln_p: 0.0, step: 1 });
+    }
+    if t > base + span {
+        return Ok(ChoiceTail {
+            ln_p: f64::NEG_INFINITY,
+            step: 1,
+        });
+    }
+    let step = span.div_ceil(max_bins as u128).max(1);
+    // P[T ≥ t] ≤ P[Σ ⌈(X_j − min_j) / step⌉ ≥ ⌈(t − base) / step⌉], with equality for step 1.
+    let threshold = usize::try_from((t - base).div_ceil(step)).unwrap_or(usize::MAX);
+    let rounded: Vec<Vec<usize>> = choices
+        .iter()
+        .map(|c| {
+            let lo = c.iter().copied().min().unwrap_or(0);
+            c.iter()
+                .map(|&v| usize::try_from(u128::from(v - lo).div_ceil(step)).unwrap_or(usize::MAX))
+                .collect()
+        })
+        .collect();
+    let size = rounded
+        .iter()
+        .map(|r| r.iter().copied().max().unwrap_or(0))
+        .fold(0usize, usize::saturating_add)
+        .saturating_add(1);
+    let (mut pmf, mut next) = (vec![0.0f64; size], vec![0.0f64; size]);
+    if let Some(p) = pmf.first_mut() {
+        *p = 1.0;
+    }
+    let mut len = 1usize;
+    for r in &rounded {
+        let w = 1.0 / r.len() as f64;
+        let top = r.iter().copied().max().unwrap_or(0);
+        let new_len = (len + top).min(size);
+        next.get_mut(..new_len)
+            .into_iter()
+            .flatten()
+            .for_each(|x| *x = 0.0);
+        for &q in r {
+            let (Some(src), Some(dst)) = (pmf.get(..len), next.get_mut(q..q + len)) else {
+                continue;
+            };
+            for (d, &p) in dst.iter_mut().zip(src) {
+                *d += p * w;
+            }
+        }
+        std::mem::swap(&mut pmf, &mut next);
+        len = new_len;
+    }
+    let tail: f64 = pmf.get(threshold..len).map_or(0.0, |x| x.iter().sum());
+    Ok(ChoiceTail {
+        ln_p: if tail > 0.0 {
+            tail.ln().min(0.0)
+        } else {
+            f64::NEG_INFINITY
+        },
+        step: u64::try_from(step).unwrap_or(u64::MAX),
+    })
 }
 
 /// One-sided z-score of `k` successes in `n` trials with success probability `p`:

@@ -40,9 +40,11 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub mod rotation;
 pub mod sequential;
 pub mod window;
 
+pub use rotation::{Rotation, RotationDetection, RotationKey};
 pub use sequential::{EProcess, SequentialDetection};
 pub use window::{Localization, Span, WindowConfig};
 

@@ -18,6 +18,18 @@
 //!   same key id never differ. The smallest such p-value, Bonferroni-corrected over the other
 //!   targets, must reach α. Otherwise no single name is given: every target that cannot be
 //!   told apart is listed in `tied`, with the evidence ([`Separation`]).
+//! * **Unlisted sources.** Separation only weighs the targets listed. A coded account shares
+//!   its class with any other account at about 1 position in 16, so text from an account that
+//!   was *not* listed makes the listed accounts that share most with it significant, and the
+//!   strongest of them may be separated from the rest. For coded accounts the attribution
+//!   therefore also needs the **codeword test** ([`CodewordTest`]): given every class's green
+//!   count, is the account's count larger than that of a *random* codeword's? A source that
+//!   does not hold the account's codeword (any other account, listed or not, or no watermark)
+//!   leaves the account's 64 symbols independent of the counts, uniform over the 16 classes,
+//!   so the tail over random codewords ([`stats::choice_sum_sf_ln`]) is a p-value against all
+//!   of them at once; it is Bonferroni-corrected over the targets. When the strongest account
+//!   is separated from the listed ones but fails this test, no name is given and
+//!   `unlisted_source` is set.
 //!
 //! Feed documents incrementally and read the running result at any time:
 //!
@@ -166,11 +178,46 @@ pub struct AuditReport {
     /// strongest target, is significant too (Bonferroni over the other targets): signs of a
     /// second source, not explained by the strongest.
     pub additional: Vec<String>,
+    /// Codeword tests of the strongest significant coded account and of the tied and
+    /// additional ones (at most [`CODEWORD_TESTS`]), strongest first.
+    pub codeword: Vec<CodewordTest>,
+    /// The strongest significant target is a coded account separated from every listed
+    /// target, yet its evidence does not follow its codeword: the watermark may come from an
+    /// account that was not listed (or the evidence is too weak to tell). No name is given.
+    pub unlisted_source: bool,
     /// Tuples left out because their context occurs in a prompt.
     pub excluded_prompt: u64,
     /// Tuples left out because their context is not in the ledger.
     pub excluded_ledger: u64,
 }
+
+/// The codeword test of one coded account: its green count against the green counts of random
+/// codewords over the same class counts (see the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CodewordTest {
+    /// The account id.
+    pub account: String,
+    /// The account's green count (summed over its 64 classes).
+    pub green: u64,
+    /// The mean green count of a random codeword.
+    pub expected_green: f64,
+    /// log10 of the p-value over random codewords (an upper bound on it when `step > 1`).
+    pub log10_p_value: f64,
+    /// Bonferroni-corrected over the targets.
+    pub corrected_log10_p_value: f64,
+    /// 1 when exact; otherwise the rounding step of [`stats::choice_sum_sf_ln`].
+    pub step: u64,
+    /// Whether the corrected p-value reaches α: no source without this account's codeword
+    /// explains the evidence.
+    pub consistent: bool,
+}
+
+/// Coded accounts given a codeword test in one report, at most.
+pub const CODEWORD_TESTS: usize = 32;
+
+/// Bins of the codeword test's convolution: exact while the 64 classes' green counts span
+/// fewer than this many units in all (about 20 ms of work at the limit).
+const CODEWORD_BINS: usize = 1 << 16;
 
 struct Single {
     scheme: Arc<dyn Scheme>,
@@ -312,6 +359,14 @@ impl CodedSet {
                     .unwrap_or(0)
             })
             .sum()
+    }
+
+    /// The codeword test's tail: `(ln p, step, mean green of a random codeword)`.
+    fn codeword_tail(&self, cw: &Codeword) -> Result<(stats::ChoiceTail, f64)> {
+        let tables: Vec<&[u64]> = self.green.chunks(SYMBOLS).take(POSITIONS).collect();
+        let expected = self.green.iter().sum::<u64>() as f64 / SYMBOLS as f64;
+        let tail = stats::choice_sum_sf_ln(&tables, self.account_green(cw), CODEWORD_BINS)?;
+        Ok((tail, expected))
     }
 
     /// (tuples, green of `a`, green of `b`) on the positions where `a` and `b` differ.
@@ -1027,8 +1082,14 @@ impl Audit {
             Some(b) => self.separate(b, &rows, &ln_ps)?,
             None => SeparationResult::default(),
         };
+        let codeword = self.codeword_tests(best, &sep, &rows)?;
+        // A coded best must also pass its codeword test (unlisted sources).
+        let best_coded = best.is_some_and(|b| matches!(self.coded_refs().get(b), Some(Some(_))));
+        let best_consistent = codeword.first().is_some_and(|c| c.consistent);
+        let unlisted_source =
+            best.is_some() && sep.tied.is_empty() && best_coded && !best_consistent;
         let attribution = best
-            .filter(|_| sep.tied.is_empty())
+            .filter(|_| sep.tied.is_empty() && !unlisted_source)
             .and_then(|b| rows.get(b))
             .map(|r| r.label().to_string());
         if let Some(a) = &attribution {
@@ -1057,6 +1118,8 @@ impl Audit {
             separations: sep.shown,
             alternatives: rows.len().saturating_sub(1) as u64,
             additional: sep.additional,
+            codeword,
+            unlisted_source,
             rows,
             excluded_prompt: self.excluded_prompt,
             excluded_ledger: self.excluded_ledger,
@@ -1070,6 +1133,8 @@ struct SeparationResult {
     tied: Vec<usize>,
     shown: Vec<Separation>,
     additional: Vec<String>,
+    /// Their indices.
+    additional_idx: Vec<usize>,
     /// Significant targets separated from the best whose own evidence it explains.
     explained: Vec<usize>,
 }
@@ -1183,6 +1248,7 @@ impl Audit {
         }
         let mut all: Vec<(usize, Separation)> = Vec::with_capacity(alts.len());
         let mut additional = Vec::new();
+        let mut additional_idx = Vec::new();
         let mut explained = Vec::new();
         for a in &alts {
             let Some(r) = rows.get(a.t) else { continue };
@@ -1204,6 +1270,7 @@ impl Audit {
                 };
                 if ln_p_other + ln_others <= ln_alpha {
                     additional.push(r.label().to_string());
+                    additional_idx.push(a.t);
                 } else if separated {
                     explained.push(a.t);
                 }
@@ -1238,8 +1305,51 @@ impl Audit {
             tied,
             shown,
             additional,
+            additional_idx,
             explained,
         })
+    }
+
+    /// The codeword tests of the best target and of the tied and additional ones, for those
+    /// that are coded accounts (at most [`CODEWORD_TESTS`]). The best one, when coded, first.
+    fn codeword_tests(
+        &self,
+        best: Option<usize>,
+        sep: &SeparationResult,
+        rows: &[AuditRow],
+    ) -> Result<Vec<CodewordTest>> {
+        let refs = self.coded_refs();
+        let ln_targets = (rows.len().max(1) as f64).ln();
+        let ln_alpha = self.config.alpha.ln();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let candidates = best
+            .into_iter()
+            .chain(sep.tied.iter().copied())
+            .chain(sep.additional_idx.iter().copied());
+        for i in candidates {
+            if out.len() >= CODEWORD_TESTS || !seen.insert(i) {
+                continue;
+            }
+            let (Some(Some((gi, si, cw))), Some(r)) = (refs.get(i), rows.get(i)) else {
+                continue;
+            };
+            let Some(cs) = self.groups.get(*gi).and_then(|g| g.coded.get(*si)) else {
+                continue;
+            };
+            let (tail, expected) = cs.codeword_tail(cw)?;
+            let corrected = (tail.ln_p + ln_targets).min(0.0);
+            out.push(CodewordTest {
+                account: r.label().to_string(),
+                green: r.green,
+                expected_green: expected,
+                log10_p_value: tail.ln_p / std::f64::consts::LN_10,
+                corrected_log10_p_value: corrected / std::f64::consts::LN_10,
+                step: tail.step,
+                consistent: corrected <= ln_alpha,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -439,7 +439,13 @@ fn attribution_among_a_million_coded_accounts() {
         row.z_score, weakest.other, weakest.differing, weakest.corrected_log10_p_value
     );
     assert_eq!(r.attribution.as_deref(), Some(culprit));
-    assert!(r.tied.is_empty() && r.additional.is_empty());
+    assert!(r.tied.is_empty() && r.additional.is_empty() && !r.unlisted_source);
+    let cw = &r.codeword[0];
+    eprintln!(
+        "codeword test: corrected log10 p {:.1}, step {}",
+        cw.corrected_log10_p_value, cw.step
+    );
+    assert!(cw.account == culprit && cw.consistent);
     assert_eq!(r.alternatives, 999_999);
     assert!(r.separations.iter().all(|s| s.separated));
     let ids: std::collections::HashSet<_> = r.rows.iter().map(|x| x.key_id.clone()).collect();
@@ -459,6 +465,72 @@ fn attribution_among_a_million_coded_accounts() {
     }
     let s = single.report().unwrap();
     assert_eq!((s.rows[0].green, s.rows[0].scored), (row.green, row.scored));
+}
+
+/// Text from a coded account that is *not* listed makes the listed accounts sharing most of
+/// its classes significant, and the strongest of them can be separated from every other listed
+/// one; the codeword test (does the evidence follow that account's codeword, or would a random
+/// codeword do as well?) keeps it from being named. Listed, the true source is named.
+/// Observed (printed): source z ≈ 50; the strongest listed innocent z ≈ 11 (corrected log10 p
+/// about −20, so the hazard is real), its codeword test corrected log10 p ≈ 0. An innocent
+/// passes the codeword test with probability ≤ 1e-6 (Bonferroni over the targets); the
+/// source, when listed, fails it only if a random codeword matched it at most of its 64
+/// positions (below 1e-50).
+#[test]
+fn an_unlisted_source_is_never_attributed() {
+    let m = master(AccountMode::Coded, 33);
+    let listed: Vec<String> = (0..20_000).map(|i| format!("acct-{i:05}")).collect();
+    let source = "acct-unlisted";
+    let key = m.account_key(source);
+    let lm = SyntheticLm::new(VOCAB, (500..15_000).collect()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(20_261_207);
+    let docs = marked_with(&lm, key.scheme().as_ref(), 120, 150, &mut rng);
+    let audit_of = |accounts: &[String]| {
+        let mut audit = Audit::new(AuditConfig::default()).unwrap();
+        audit.add_accounts(&m, accounts).unwrap();
+        for d in &docs {
+            audit.add_document(d, None).unwrap();
+        }
+        audit.report().unwrap()
+    };
+    let r = audit_of(&listed);
+    let flagged = r
+        .rows
+        .iter()
+        .filter(|x| x.verdict == Verdict::Watermarked)
+        .count();
+    let best = r
+        .rows
+        .iter()
+        .min_by(|a, b| a.log10_p_value.total_cmp(&b.log10_p_value))
+        .unwrap();
+    eprintln!(
+        "unlisted source: {flagged} listed accounts flagged; strongest {} z {:.1}, corrected log10 p {:.1}; tied {}; codeword {:?}",
+        best.label(),
+        best.z_score,
+        best.corrected_log10_p_value,
+        r.tied.len(),
+        r.codeword.first()
+    );
+    assert!(
+        flagged > 0,
+        "the hazard the test guards against did not arise"
+    );
+    assert_eq!(r.attribution, None);
+    assert!(r.unlisted_source || !r.tied.is_empty());
+    assert!(r.codeword.iter().all(|c| !c.consistent));
+    // Listed, the source is named and its evidence follows its codeword.
+    let mut with_source = listed.clone();
+    with_source.push(source.to_string());
+    let r = audit_of(&with_source);
+    let row = r.rows.iter().find(|x| x.label() == source).unwrap();
+    eprintln!(
+        "listed source: z {:.1}, codeword corrected log10 p {:.1}",
+        row.z_score, r.codeword[0].corrected_log10_p_value
+    );
+    assert_eq!(r.attribution.as_deref(), Some(source));
+    assert!(!r.unlisted_source && r.codeword[0].consistent);
+    assert!(r.codeword[0].corrected_log10_p_value < -50.0);
 }
 
 /// Whoever holds one coded account's file (and, worst case, knows another account's

@@ -55,3 +55,66 @@ fn gamma_tail_matches_mpmath() {
         check(got, want, &format!("Q(a={a}, x={x})"));
     }
 }
+
+/// Sums of uniform choices (the codeword test) against exact integer convolution,
+/// tests/data/choice_sum.json: exact cases to 1e-9 relative in ln p; rounded cases bound the
+/// exact tail from above and stay below the tail at the threshold lowered by `len · step`.
+#[test]
+fn choice_sum_tail_matches_exact_counts() {
+    use provmark::stats::choice_sum_sf_ln;
+    let v: Value = serde_json::from_str(&crate::data("choice_sum.json")).unwrap();
+    let parse = |x: &Value| -> f64 {
+        match x.as_str().unwrap() {
+            "-inf" => f64::NEG_INFINITY,
+            s => s.parse().unwrap(),
+        }
+    };
+    let mut rounded = 0;
+    for c in v["cases"].as_array().unwrap() {
+        let tables: Vec<Vec<u64>> = c["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                t.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap())
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[u64]> = tables.iter().map(Vec::as_slice).collect();
+        let bins = c["max_bins"].as_u64().unwrap() as usize;
+        for th in c["thresholds"].as_array().unwrap() {
+            let t = th["t"].as_u64().unwrap();
+            let want = parse(&th["ln_sf"]);
+            let got = choice_sum_sf_ln(&refs, t, bins).unwrap();
+            let what = format!("{} t {t}", c["name"]);
+            if let Some(lowered) = th.get("ln_sf_lowered") {
+                rounded += 1;
+                assert!(got.step > 1, "{what}");
+                let lowered = parse(lowered);
+                assert!(
+                    got.ln_p >= want - 1e-12 && got.ln_p <= lowered + 1e-12,
+                    "{what}: {} not in [{want}, {lowered}]",
+                    got.ln_p
+                );
+            } else if want == f64::NEG_INFINITY {
+                assert_eq!(got.ln_p, want, "{what}");
+            } else {
+                assert_eq!(got.step, 1, "{what}");
+                assert!(
+                    (got.ln_p - want).abs() <= 1e-9 * want.abs().max(1e-3),
+                    "{what}: {} vs {want}",
+                    got.ln_p
+                );
+            }
+        }
+    }
+    assert!(rounded >= 4);
+    // Bad input is an error, not a panic.
+    assert!(choice_sum_sf_ln(&[&[]], 1, 16).is_err());
+    assert!(choice_sum_sf_ln(&[&[1, 2]], 1, 0).is_err());
+    let many = vec![[0u64, 1].as_slice(); 1100];
+    assert!(choice_sum_sf_ln(&many, 1, 16).is_err());
+}

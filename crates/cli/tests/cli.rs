@@ -909,3 +909,112 @@ fn audit_time_range_and_pvalue() {
     let out = run(&["pvalue", "--n", "10", "--green", "11"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Keys rotated per request: `generate` with three keys watermarks each prompt under one of
+/// them, and `detect` with the same keys names the one that fired. Text carrying two keys
+/// (answers of two requests joined) is refused by the "exactly one key fires" rule, though a
+/// single-key test would flag it. The seed is fixed; with 12 prompts all would draw one key
+/// with probability 3 · 3^-12 ≈ 6e-6; a 600-token answer has z ≈ 11 on this model (4.8 was
+/// seen at 120 tokens), and missing α/3 = 3.3e-7 (z ≈ 5) takes a 6σ shortfall (about 1e-8
+/// per answer).
+#[test]
+fn keys_rotated_per_request() {
+    let dir = tmpdir("rotation-keys");
+    let keys: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let d = dir.join(format!("k{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            keygen(&d, &[])
+        })
+        .collect();
+    let ks: Vec<&str> = keys.iter().map(|k| k.to_str().unwrap()).collect();
+    let key_args: Vec<&str> = ks.iter().flat_map(|k| ["--key", *k]).collect();
+    let prompts = dir.join("prompts.txt");
+    std::fs::write(
+        &prompts,
+        (0..12)
+            .map(|i| format!("request {i}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let mut args = vec!["generate", "--tokens", "600", "--seed", "5"];
+    args.extend(&key_args);
+    args.extend(["--prompts", prompts.to_str().unwrap()]);
+    let g = run(&args);
+    assert!(g.status.success(), "{}", stderr(&g));
+    assert!(!stdout(&g).contains("pm1-") && !stderr(&g).contains("pm1-"));
+    let answers = dir.join("answers.jsonl");
+    std::fs::write(&answers, &g.stdout).unwrap();
+    let mut args = vec!["detect", "--json"];
+    args.extend(&key_args);
+    args.push(answers.to_str().unwrap());
+    let d = run(&args);
+    assert!(d.status.success(), "{}", stderr(&d));
+    let reports = json_lines(&d);
+    assert_eq!(reports.len(), 12);
+    let mut fired = std::collections::HashSet::new();
+    for r in &reports {
+        assert_eq!(r["verdict"], "watermarked", "{r}");
+        assert_eq!(r["test"], "rotation");
+        let k = r["rotation"]["fired"].as_str().unwrap().to_string();
+        assert_eq!(r["key_id"].as_str(), Some(k.as_str()));
+        assert_eq!(r["rotation"]["keys"].as_array().unwrap().len(), 3);
+        fired.insert(k);
+    }
+    assert!(fired.len() >= 2, "every request drew one key: {fired:?}");
+    // Two answers of different keys joined: a single key flags it, the rotation does not.
+    let texts: Vec<(String, String)> = json_lines(&g)
+        .iter()
+        .zip(&reports)
+        .map(|(g, r)| {
+            (
+                r["rotation"]["fired"].as_str().unwrap().to_string(),
+                g["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let (k1, t1) = &texts[0];
+    let (_, t2) = texts.iter().find(|(k, _)| k != k1).unwrap();
+    let joined = dir.join("joined.txt");
+    std::fs::write(&joined, format!("{t1} {t2}")).unwrap();
+    let mut args = vec!["detect", "--json"];
+    args.extend(&key_args);
+    args.push(joined.to_str().unwrap());
+    let r = &json_lines(&run(&args))[0];
+    assert_eq!(r["verdict"], "not_watermarked", "{r}");
+    assert_eq!(r["rotation"]["significant"], 2);
+    let first = keys
+        .iter()
+        .find(|k| stdout(&run(&["key-id", k.to_str().unwrap()])).trim() == k1)
+        .unwrap();
+    let single = run(&[
+        "detect",
+        "--json",
+        "--key",
+        first.to_str().unwrap(),
+        joined.to_str().unwrap(),
+    ]);
+    assert_eq!(json_lines(&single)[0]["verdict"], "watermarked");
+    // A repeated key, or a rotation with a windowed test, is refused.
+    let o = run(&[
+        "detect",
+        "--key",
+        ks[0],
+        "--key",
+        ks[0],
+        joined.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("twice"), "{}", stderr(&o));
+    let o = run(&[
+        "detect",
+        "--key",
+        ks[0],
+        "--key",
+        ks[1],
+        "--localize",
+        joined.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("whole texts"), "{}", stderr(&o));
+}

@@ -302,6 +302,14 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
             "separations": separations,
             "alternatives": report.alternatives,
             "additional": report.additional.iter().map(name).collect::<Vec<_>>(),
+            "codeword": report.codeword.iter().map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("corrected_p_value_text".into(), format_p(c.corrected_log10_p_value).into());
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "unlisted_source": report.unlisted_source,
             "excluded_prompt": report.excluded_prompt,
             "excluded_ledger": report.excluded_ledger,
             "time_range": range.to_strings(),
@@ -402,7 +410,26 @@ pub fn run(a: AuditArgs) -> CliResult<ExitCode> {
                     out(format_args!("  not separated: {}", separation(s)))?;
                 }
             }
+            (None, true) if report.unlisted_source => {
+                if let Some(c) = report.codeword.first() {
+                    out(format_args!(
+                        "attribution: none — {} is significant and separated from the listed targets, but its evidence does not follow its codeword ({} green against {:.0} for a random codeword, corrected p {}): the source may be an account not listed",
+                        c.account,
+                        c.green,
+                        c.expected_green,
+                        format_p(c.corrected_log10_p_value)
+                    ))?;
+                }
+            }
             (None, true) => out("attribution: none")?,
+        }
+        if let (Some(_), Some(c)) = (&report.attribution, report.codeword.first()) {
+            out(format_args!(
+                "  codeword test: {} green against {:.0} for a random codeword, corrected p {}",
+                c.green,
+                c.expected_green,
+                format_p(c.corrected_log10_p_value)
+            ))?;
         }
         out(format_args!("claim: {}", claim(&report, a.alpha)))?;
         if !report.additional.is_empty() {
@@ -506,7 +533,18 @@ fn claim(report: &provmark::provenance::audit::AuditReport, alpha: f64) -> Strin
         "{targets} keys or accounts tested on {scored} distinct (context, token) tuples, each \
          counted once; exact binomial tails, Holm-corrected over all {targets}, level {alpha:e}"
     );
+    let coded = report.codeword.first().filter(|c| c.consistent);
     match (&report.attribution, report.tied.is_empty()) {
+        (Some(a), _) if coded.is_some_and(|c| &c.account == a) => format!(
+            "{base}. The corpus carries the green lists of {a} beyond chance, beyond what any \
+             other tested account explains, and following {a}'s codeword across positions \
+             (codeword test, Bonferroni over all {targets}), which no source without {a}'s \
+             codeword produces — an account not listed included. This shows its text was \
+             produced with knowledge of {a}'s watermark: trained on, copied from, or imitating \
+             (spoofing) text watermarked for {a}. It does not by itself tell training from \
+             deliberate imitation; an open-model test (the suspect's predictions on exchanges \
+             {a} was served) and the ledger narrow that."
+        ),
         (Some(a), _) => format!(
             "{base}. The corpus carries the green lists of {a} beyond chance, and beyond what \
              any other tested target explains. This shows its text was produced with knowledge \
@@ -520,6 +558,13 @@ fn claim(report: &provmark::provenance::audit::AuditReport, alpha: f64) -> Strin
             "{base}. Some targets are significant, but the evidence cannot tell {} apart: no \
              single target is named.",
             report.tied.join(", ")
+        ),
+        (None, true) if report.unlisted_source => format!(
+            "{base}. The strongest account, {}, is significant and separated from every listed \
+             account, but its evidence does not follow its codeword: text watermarked for an \
+             account that was not listed, sharing its classes at some positions, explains it \
+             as well. No account is named; audit with every account of the master.",
+            report.codeword.first().map_or("?", |c| c.account.as_str())
         ),
         (None, true) => format!("{base}. No target is significant: nothing is claimed."),
     }

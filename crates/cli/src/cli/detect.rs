@@ -6,8 +6,8 @@
 use super::{CliError, CliResult, Context, load_key, out, progress};
 use clap::Args;
 use provmark::detect::{
-    Detection, Detector, DetectorConfig, EProcess, Localization, Verdict, WindowConfig, format_p,
-    parse_token_ids,
+    Detection, Detector, DetectorConfig, EProcess, Localization, Rotation, Verdict, WindowConfig,
+    format_p, parse_token_ids,
 };
 use provmark::text::{Normalization, Tokenizer, TokenizerSpec};
 use provmark_cli::report::ReportItem;
@@ -20,9 +20,14 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct DetectArgs {
-    /// The key file.
-    #[arg(long)]
-    key: PathBuf,
+    /// The key file. Repeat it for the keys of a rotation (keys rotated per request): the text
+    /// is then watermarked only when exactly one key fires at alpha / R (R keys) and every
+    /// other key's p-value is above --quiet, which stolen green lists cannot fake.
+    #[arg(long, required = true)]
+    key: Vec<PathBuf>,
+    /// With several --key: every key but the one that fires must have a p-value above this.
+    #[arg(long, default_value_t = provmark::detect::rotation::DEFAULT_QUIET)]
+    quiet: f64,
     /// Inputs are JSON arrays of token ids instead of text: one array per input, or one per
     /// line.
     #[arg(long)]
@@ -134,7 +139,25 @@ struct Report<'a> {
     sequential: Option<&'a SequentialReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scan: Option<&'a ScanReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation: Option<&'a RotationReport>,
     verdict: &'a str,
+}
+
+/// Several --key: every key's p-value and which one fired. The top-level numbers and `key_id`
+/// are the strongest key's.
+#[derive(Serialize)]
+struct RotationReport {
+    keys: Vec<provmark::detect::RotationKey>,
+    /// The key that fired: the only one at alpha / R, every other above `quiet`.
+    fired: Option<String>,
+    /// The strongest key's log10 p-value, Bonferroni-corrected over the keys.
+    log10_p_corrected: f64,
+    /// Keys at alpha / R.
+    significant: usize,
+    /// Keys at or below `quiet`.
+    not_quiet: usize,
+    quiet: f64,
 }
 
 /// --scan-tokenizers: every candidate's result; the top-level numbers are the best one's
@@ -197,7 +220,21 @@ enum Payload {
 }
 
 pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
-    let key = load_key(&a.key)?;
+    let keys = a
+        .key
+        .iter()
+        .map(|k| load_key(k))
+        .collect::<CliResult<Vec<_>>>()?;
+    let Some(key) = keys.first().cloned() else {
+        return Err(provmark::Error::param("key", "give at least one key file").into());
+    };
+    if keys.len() > 1 && (a.localize || a.sequential || !a.scan_tokenizers.is_empty()) {
+        return Err(provmark::Error::param(
+            "key",
+            "a rotation (several --key) is tested on whole texts: --localize, --sequential and --scan-tokenizers take one key",
+        )
+        .into());
+    }
     let spec = match &a.tokenizer {
         Some(t) => TokenizerSpec::parse(t),
         None => key.tokenizer.clone(),
@@ -209,6 +246,11 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         min_scored: a.min_tokens,
     };
     let det = Detector::new(&key, tok.vocab_size(), config)?;
+    let rotation = if keys.len() > 1 {
+        Some(Rotation::new(&keys, tok.vocab_size(), config)?.with_quiet(a.quiet)?)
+    } else {
+        None
+    };
     let norm = a
         .normalization
         .map_or(key.normalization, Normalization::from);
@@ -236,6 +278,7 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         scan: &scan,
         norm,
         det: &det,
+        rotation: rotation.as_ref(),
     };
     if a.localize && a.min_window == 0 {
         return Err(provmark::Error::param("min-window", "must be at least 1").into());
@@ -249,9 +292,19 @@ pub fn run(a: DetectArgs) -> CliResult<ExitCode> {
         super::refuse_existing(h, a.force)?;
     }
     let mut html = provmark_cli::report::HtmlReport::new("provmark detect");
+    let key_ids = match &rotation {
+        Some(r) => format!(
+            "Keys {} rotated per request (exactly one must fire)",
+            r.detectors()
+                .iter()
+                .map(|d| d.key_id().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("Key {}", det.key_id()),
+    };
     html.paragraph(&format!(
-        "Key {} ({}); alpha {:e}; text normalisation {}; tokenizer {}.",
-        det.key_id(),
+        "{key_ids} ({}); alpha {:e}; text normalisation {}; tokenizer {}.",
         det.scheme().name(),
         a.alpha,
         norm.name(),
@@ -437,6 +490,9 @@ struct Outcome<'r> {
     span: Option<SpanReport>,
     sequential: Option<SequentialReport>,
     scan: Option<ScanReport>,
+    rotation: Option<RotationReport>,
+    /// The key the numbers are for, when not the first key (rotations: the strongest).
+    key_id: Option<String>,
     verdict: String,
 }
 
@@ -449,6 +505,8 @@ struct Ctx<'a> {
     scan: &'a [(String, Box<dyn Tokenizer>, Detector)],
     norm: Normalization,
     det: &'a Detector,
+    /// Several --key.
+    rotation: Option<&'a Rotation>,
 }
 
 fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Outcome<'r>> {
@@ -482,6 +540,29 @@ fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Out
             provmark_text::encode_normalized(tok, norm, t).context(name)?
         }
     };
+    if let Some(rot) = ctx.rotation {
+        let r = rot.detect(&tokens).context(name)?;
+        let id = |i: usize| r.keys.get(i).map(|k| k.key_id.to_string());
+        return Ok(Outcome {
+            rec,
+            tokens,
+            test: "rotation",
+            span: None,
+            sequential: None,
+            scan: None,
+            key_id: id(r.strongest),
+            rotation: Some(RotationReport {
+                fired: r.fired.and_then(id),
+                log10_p_corrected: r.corrected_log10_p_value,
+                significant: r.significant,
+                not_quiet: r.not_quiet,
+                quiet: a.quiet,
+                keys: r.keys,
+            }),
+            verdict: r.verdict.to_string(),
+            d: r.detection,
+        });
+    }
     let d = progress::scored(det, &tokens, name).context(name)?;
     let mut out = Outcome {
         rec,
@@ -490,6 +571,8 @@ fn test_one<'r>(rec: &'r Record, ctx: &Ctx<'_>, a: &DetectArgs) -> CliResult<Out
         span: None,
         sequential: None,
         scan: None,
+        rotation: None,
+        key_id: None,
         verdict: d.verdict.to_string(),
         d,
     };
@@ -579,6 +662,8 @@ fn scan_tokenizers<'r>(
             best: ctx.scan[i].0.clone(),
             log10_p_corrected: corrected,
         }),
+        rotation: None,
+        key_id: None,
         verdict: verdict.to_string(),
         d,
     })
@@ -591,6 +676,7 @@ fn html_item(o: &Outcome<'_>, tok: &dyn Tokenizer) -> provmark::Result<ReportIte
         .as_ref()
         .map(|s| s.log10_p_corrected)
         .or(o.span.as_ref().map(|s| s.log10_p_corrected))
+        .or(o.rotation.as_ref().map(|r| r.log10_p_corrected))
         .unwrap_or(d.exact_log10_p_value.unwrap_or(d.log10_p_value));
     let mut summary = vec![
         ("test".to_string(), o.test.to_string()),
@@ -614,6 +700,21 @@ fn html_item(o: &Outcome<'_>, tok: &dyn Tokenizer) -> provmark::Result<ReportIte
     }
     if let Some(s) = &o.scan {
         summary.push(("tokenizer".into(), s.best.clone()));
+    }
+    if let Some(r) = &o.rotation {
+        summary.push((
+            "rotation".into(),
+            match &r.fired {
+                Some(k) => format!("key {k} fired alone among {}", r.keys.len()),
+                None => format!(
+                    "no single key fired ({} of {} at alpha/R, {} at or below {:e})",
+                    r.significant,
+                    r.keys.len(),
+                    r.not_quiet,
+                    r.quiet
+                ),
+            },
+        ));
     }
     Ok(ReportItem {
         title: o.rec.name.clone(),
@@ -660,7 +761,7 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             input: name,
             id: o.rec.id.as_ref(),
             scheme: det.scheme().name(),
-            key_id: det.key_id().as_str(),
+            key_id: o.key_id.as_deref().unwrap_or(det.key_id().as_str()),
             test: o.test,
             tokens: d.tokens,
             scored: d.scored,
@@ -675,6 +776,7 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             span: o.span.as_ref(),
             sequential: o.sequential.as_ref(),
             scan: o.scan.as_ref(),
+            rotation: o.rotation.as_ref(),
             verdict: &o.verdict,
         };
         return out(serde_json::to_string(&r).unwrap_or_default());
@@ -720,6 +822,24 @@ fn print_report(o: &Outcome<'_>, det: &Detector, json: bool) -> CliResult<()> {
             s.best,
             format_p(s.log10_p_corrected)
         );
+    }
+    if let Some(r) = &o.rotation {
+        line += &match &r.fired {
+            Some(k) => format!(
+                "; key {k} fired alone among {} (corrected p {})",
+                r.keys.len(),
+                format_p(r.log10_p_corrected)
+            ),
+            None => format!(
+                "; no single key fired: {} of {} keys at alpha/{}, {} at or below {:e} (strongest corrected p {})",
+                r.significant,
+                r.keys.len(),
+                r.keys.len(),
+                r.not_quiet,
+                r.quiet,
+                format_p(r.log10_p_corrected)
+            ),
+        };
     }
     if let Some(s) = &o.sequential {
         line += &match s.crossed_at_token {

@@ -4,6 +4,7 @@
 use super::model::{self, PromptStyle};
 use super::{CliResult, load_key, out};
 use clap::Args;
+use provmark::detect::{DetectorConfig, Rotation};
 use provmark::lm::generate;
 use provmark::provenance::ledger::LedgerWriter;
 use provmark::sampling::{Sampler, SamplingConfig};
@@ -14,9 +15,13 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
-    /// The key file (its tokenizer and watermark parameters are used).
-    #[arg(long)]
-    key: PathBuf,
+    /// The key file (its tokenizer and watermark parameters are used). Repeat it to rotate keys
+    /// per request: each prompt is watermarked under one of them, drawn at random, and
+    /// `detect` with the same keys accepts a text only when exactly one fires. Which key
+    /// served a request is not printed: a requester who knew it could sort its answers per
+    /// key and steal each green list.
+    #[arg(long, required = true)]
+    key: Vec<PathBuf>,
     /// The model: `synthetic` (built in), an n-gram model file from `provmark lm train`, a
     /// GGUF model file (`*.gguf`, run by candle; the key must use its tokenizer), or `smollm2`
     /// (the reference model fetched by scripts/fetch-model.sh).
@@ -60,20 +65,30 @@ pub struct GenerateArgs {
     /// Sample without the watermark (a control with the same model).
     #[arg(long)]
     no_watermark: bool,
-    /// Append the keyed fingerprints of the contexts of emitted tokens to this ledger file.
+    /// Append the keyed fingerprints of the contexts of emitted tokens to this ledger file
+    /// (keyed with the first --key).
     #[arg(long)]
     ledger: Option<PathBuf>,
 }
 
 pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
-    let key = load_key(&a.key)?;
+    let keys = a
+        .key
+        .iter()
+        .map(|k| load_key(k))
+        .collect::<CliResult<Vec<_>>>()?;
+    let Some(key) = keys.first() else {
+        return Err(provmark::Error::param("key", "give at least one key file").into());
+    };
     let tok = provmark_text::load(&key.tokenizer)?;
+    // Checks that the keys can form a rotation (one tokenizer, no repeats).
+    let rotation = Rotation::new(&keys, tok.vocab_size(), DetectorConfig::default())?;
+    let schemes: Vec<_> = keys.iter().map(|k| k.scheme()).collect();
     let lm = model::load(&a.model, tok.as_ref(), a.ignore_eos)?;
     let style = PromptStyle {
         system: a.system.clone(),
         raw: a.raw,
     };
-    let scheme = key.scheme();
     let mut sampler = Sampler::new(SamplingConfig {
         temperature: a.temperature,
         top_k: a.top_k,
@@ -84,20 +99,29 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         None => getrandom::u64().unwrap_or(0x5EED),
     };
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let watermark = (!a.no_watermark).then_some(scheme.as_ref());
-    let mut ledger = match &a.ledger {
+    let mut ledger = match (&a.ledger, schemes.first()) {
         // Ledgers record the prompt-inclusive contexts of KGW keys.
-        Some(p) => Some(LedgerWriter::open(
+        (Some(p), Some(scheme)) => Some(LedgerWriter::open(
             p,
             &key.secret,
             scheme.context_rule().width,
         )?),
-        None => None,
+        _ => None,
     };
     let mut sample = |prompt: &str| -> CliResult<Vec<u32>> {
         // The key's normalisation, as detection applies it to suspect text.
         let prompt = provmark_text::normalize::normalize(prompt, key.normalization);
         let mut ids = lm.prompt_ids(tok.as_ref(), &prompt, &style)?;
+        // One key per request; a single key draws nothing, so seeded runs stay as they were.
+        let pick = if rotation.len() > 1 {
+            rotation.choose(rng.random())
+        } else {
+            0
+        };
+        let watermark = schemes
+            .get(pick)
+            .filter(|_| !a.no_watermark)
+            .map(|s| s.as_ref());
         let generated = generate(
             lm.lm(),
             watermark,
