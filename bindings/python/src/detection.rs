@@ -5,7 +5,7 @@
 use crate::errors::{IntoPy, invalid};
 use crate::ids;
 use crate::keys::{Key, MasterKey};
-use provmark::detect::{Detector, DetectorConfig, TokenFlag, format_p};
+use provmark::detect::{Detector, DetectorConfig, Rotation, TokenFlag, format_p};
 use provmark::provenance::audit::{Audit as CoreAudit, AuditConfig};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -130,22 +130,7 @@ pub fn detect(
         min_scored: min_tokens,
     };
     config.validate().py()?;
-    let (tokens, vocab) = if let Ok(text) = input.cast::<PyString>() {
-        let text = text.to_str()?;
-        let tok = key.tokenizer(py)?;
-        let norm = key.file.normalization;
-        let ids = py
-            .detach(|| provmark_text::encode_normalized(tok, norm, text))
-            .py()?;
-        (ids, vocab_size.unwrap_or(tok.vocab_size()))
-    } else {
-        let ids = ids::read_ids(input, "input")?;
-        let vocab = match vocab_size {
-            Some(v) => v,
-            None => key.tokenizer(py)?.vocab_size(),
-        };
-        (ids, vocab)
-    };
+    let (tokens, vocab) = tokens_of(py, key, input, vocab_size)?;
     let det = Detector::new(&key.file, vocab, config).py()?;
     let d = py.detach(|| det.detect(&tokens)).py()?;
     Ok(Detection {
@@ -164,6 +149,73 @@ pub fn detect(
         alpha,
         flags: d.flags.into_iter().map(flag_name).collect(),
     })
+}
+
+/// The token ids of `input` (text is tokenized with `key`'s tokenizer and normalisation) and
+/// the vocabulary size they are checked against.
+fn tokens_of(
+    py: Python<'_>,
+    key: &Key,
+    input: &Bound<'_, PyAny>,
+    vocab_size: Option<usize>,
+) -> PyResult<(Vec<u32>, usize)> {
+    if let Ok(text) = input.cast::<PyString>() {
+        let text = text.to_str()?;
+        let tok = key.tokenizer(py)?;
+        let norm = key.file.normalization;
+        let ids = py
+            .detach(|| provmark_text::encode_normalized(tok, norm, text))
+            .py()?;
+        Ok((ids, vocab_size.unwrap_or(tok.vocab_size())))
+    } else {
+        let ids = ids::read_ids(input, "input")?;
+        let vocab = match vocab_size {
+            Some(v) => v,
+            None => key.tokenizer(py)?.vocab_size(),
+        };
+        Ok((ids, vocab))
+    }
+}
+
+/// Tests `input` under keys rotated per request (each answer watermarked under one of them):
+/// `"watermarked"` only when exactly one key's exact p-value is at most `alpha / len(keys)`
+/// and every other key's is above `quiet`, which text biased toward stolen green lists does
+/// not achieve. Returns a dict: `keys` (`key_id`, `log10_p_value` each), `fired` (the index of
+/// the key that fired, or `None`), `strongest`, `corrected_log10_p_value`, `significant`,
+/// `not_quiet`, `verdict`, and `detection` (the strongest key's detection, as
+/// `Detection.to_dict()`). Text is tokenized with the first key's tokenizer; every key must
+/// share it.
+#[pyfunction]
+#[pyo3(signature = (keys, input, *, alpha = 1e-6, quiet = 1e-3, dedup = true, min_tokens = 16, vocab_size = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn detect_rotation<'py>(
+    py: Python<'py>,
+    keys: Vec<PyRef<'py, Key>>,
+    input: &Bound<'py, PyAny>,
+    alpha: f64,
+    quiet: f64,
+    dedup: bool,
+    min_tokens: usize,
+    vocab_size: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let config = DetectorConfig {
+        alpha,
+        dedup,
+        min_scored: min_tokens,
+    };
+    config.validate().py()?;
+    let Some(first) = keys.first() else {
+        return Err(provmark::Error::param("keys", "a rotation needs at least one key")).py();
+    };
+    let (tokens, vocab) = tokens_of(py, first, input, vocab_size)?;
+    let files: Vec<provmark::key::KeyFile> = keys.iter().map(|k| k.file.clone()).collect();
+    let rotation = Rotation::new(&files, vocab, config)
+        .and_then(|r| r.with_quiet(quiet))
+        .py()?;
+    let r = py.detach(|| rotation.detect(&tokens)).py()?;
+    let json = serde_json::to_string(&r)
+        .map_err(|e| invalid(format!("result could not be serialised: {e}")))?;
+    py.import("json")?.call_method1("loads", (json,))
 }
 
 /// An incremental corpus audit (`provmark audit`): add keys or accounts, then documents (or a
@@ -246,9 +298,12 @@ impl Audit {
     /// account: `key_id`, `account`, `documents`, `tokens`, `scored`, `green`,
     /// `expected_green`, `z_score`, `p_value`, `log10_p_value`, `corrected_p_value`,
     /// `corrected_log10_p_value`, `verdict`, `explained_by`), `attribution` (named only when
-    /// separated from every other target), `tied` (when not: every target that cannot be told
-    /// apart), `separations` (the evidence), `alternatives`, `additional`, `excluded_prompt`,
-    /// `excluded_ledger`.
+    /// separated from every other target and, for coded accounts, when the evidence follows
+    /// the account's codeword), `tied` (when not: every target that cannot be told apart),
+    /// `separations` (the evidence), `alternatives`, `additional`, `codeword` (the codeword
+    /// tests), `unlisted_source` (the strongest account is separated from the listed ones but
+    /// its evidence does not follow its codeword: an account not listed may be the source),
+    /// `excluded_prompt`, `excluded_ledger`.
     fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let report = self.inner.report().py()?;
         let json = serde_json::to_string(&report)

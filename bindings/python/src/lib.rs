@@ -10,7 +10,7 @@
 //! * [`errors`]: mapping Rust errors to Python exceptions.
 //! * [`ids`]: token ids and logits from Python objects (buffers and sequences).
 //! * [`keys`]: `Key` and `MasterKey` (key files, generation, derivation, biasing).
-//! * [`detection`]: `detect`, `Detection` and `Audit`.
+//! * [`detection`]: `detect`, `detect_rotation`, `Detection` and `Audit`.
 
 mod detection;
 mod errors;
@@ -28,6 +28,7 @@ fn _provmark(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detection::Detection>()?;
     m.add_class::<detection::Audit>()?;
     m.add_function(wrap_pyfunction!(detection::detect, m)?)?;
+    m.add_function(wrap_pyfunction!(detection::detect_rotation, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_VOCAB", provmark::prf::MAX_VOCAB)?;
     Ok(())

@@ -139,3 +139,23 @@ def test_audit_attributes_the_account():
     )
     with pytest.raises(provmark.InvalidInputError):
         audit.add_predictions([1, 2, 3], [1, 2])
+
+
+def test_rotation_names_the_one_key_that_fired():
+    # Keys rotated per request: each 300-token answer (z about 9 under its key) fires its own
+    # key at alpha/3 and no other (an unrelated key's p <= 1e-3 with probability 1e-3 each);
+    # text carrying two keys fires neither alone. Fixed seeds.
+    keys = [provmark.Key.generate() for _ in range(3)]
+    for i, k in enumerate(keys):
+        r = provmark.detect_rotation(keys, sample_text(k, 300, VOCAB, 10 + i, True), vocab_size=VOCAB)
+        assert r["verdict"] == "watermarked" and r["fired"] == i
+        assert [x["key_id"] for x in r["keys"]] == [str(x.key_id) for x in keys]
+        assert r["detection"]["scored"] > 250
+    mixed = sample_text(keys[0], 300, VOCAB, 20, True) + sample_text(keys[1], 300, VOCAB, 21, True)
+    r = provmark.detect_rotation(keys, mixed, vocab_size=VOCAB)
+    assert r["verdict"] == "not_watermarked" and r["fired"] is None and r["significant"] == 2
+    assert provmark.detect(keys[0], mixed, vocab_size=VOCAB).verdict == "watermarked"
+    with pytest.raises(provmark.InvalidParameterError):
+        provmark.detect_rotation([], [1, 2, 3])
+    with pytest.raises(provmark.InvalidParameterError):
+        provmark.detect_rotation([keys[0], keys[0]], [1, 2, 3], vocab_size=VOCAB)

@@ -39,6 +39,7 @@ from ._provmark import (
     MasterKey,
     __version__,
     detect,
+    detect_rotation,
 )
 
 #: The Rust crate calls the contents of a key file a ``KeyFile``; in Python it is the same
@@ -69,4 +70,5 @@ __all__ = [
     "WouldOverwriteError",
     "__version__",
     "detect",
+    "detect_rotation",
 ]

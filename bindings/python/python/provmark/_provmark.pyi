@@ -142,6 +142,17 @@ def detect(
     vocab_size: int | None = None,
 ) -> Detection: ...
 
+def detect_rotation(
+    keys: Sequence[Key],
+    input: str | TokenIds,
+    *,
+    alpha: float = 1e-6,
+    quiet: float = 1e-3,
+    dedup: bool = True,
+    min_tokens: int = 16,
+    vocab_size: int | None = None,
+) -> dict[str, Any]: ...
+
 class Audit:
     def __init__(
         self, *, alpha: float = 1e-6, exclude_prompts: bool = True, min_tokens: int = 16

@@ -120,6 +120,10 @@ pub fn run(a: EvalArgs) -> CliResult<ExitCode> {
         if a.schemes {
             return real_schemes(&a, m, t0);
         }
+        #[cfg(feature = "candle")]
+        if a.stealing {
+            return real_stealing(&a, m, t0);
+        }
         return real_model(&a, m, t0);
     }
     let corpus = load_corpus(&a.corpus)?;
@@ -230,25 +234,79 @@ fn stealing_only(
 ) -> CliResult<ExitCode> {
     use provmark_cli::eval::stealing;
     let dir = OutDir::prepare(&a.out, &["stealing.json", "stealing.md"], a.force)?;
-    let mut sc = if a.quick {
-        stealing::StealConfig::quick()
-    } else {
-        stealing::StealConfig::full()
-    };
+    let sc = steal_overrides(
+        a,
+        if a.quick {
+            stealing::StealConfig::quick()
+        } else {
+            stealing::StealConfig::full()
+        },
+    );
+    let (split, lm, _) = grid::prepare(inputs, cfg)?;
+    let r = stealing::run_ngram(&lm, &split, &sc, cfg.seed, cfg.threads)?;
+    write_stealing(&dir, &r, t0)
+}
+
+/// Applies --steal-tokens and --steal-contexts to a preset.
+fn steal_overrides(a: &EvalArgs, mut sc: provmark_cli::eval::stealing::StealConfig) -> provmark_cli::eval::stealing::StealConfig {
     if !a.steal_tokens.is_empty() {
         sc.query_tokens = a.steal_tokens.clone();
     }
     if !a.steal_contexts.is_empty() {
         sc.contexts = a.steal_contexts.clone();
     }
-    let (split, lm, _) = grid::prepare(inputs, cfg)?;
-    let r = stealing::run(&lm, &split, &sc, cfg.seed, cfg.threads)?;
+    sc
+}
+
+/// The stealing experiment against a real chat model: the attacker sends the chat prompts
+/// (wrapped in the model's template) and runs the same model without the watermark.
+#[cfg(feature = "candle")]
+fn real_stealing(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
+    use super::model::{self, PromptStyle};
+    use provmark_cli::eval::stealing::{self, StealConfig, Target};
+    let dir = OutDir::prepare(&a.out, &["stealing.json", "stealing.md"], a.force)?;
+    let path = model::gguf_path(spec)?;
+    let tspec = TokenizerSpec::Gguf { path: path.clone() };
+    let tok = provmark_text::load(&tspec)?;
+    let chat = model::load_gguf(&path, tok.as_ref(), false)?;
+    let text = match &a.prompt_file {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| provmark::Error::io(f, e))?,
+        None => CHAT_PROMPTS.to_owned(),
+    };
+    let mut prompts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()).take(a.limit.unwrap_or(usize::MAX)) {
+        prompts.push(chat.prompt_ids(tok.as_ref(), line, &PromptStyle::default())?);
+    }
+    let model::Model::Chat(lm) = &chat else {
+        return Err(provmark::Error::InvalidInput("not a chat model".into()).into());
+    };
+    let mut sc = steal_overrides(a, if a.quick { StealConfig { query_tokens: vec![2_000], texts: 4, contexts: vec![1], ..StealConfig::real() } } else { StealConfig::real() });
+    if let Some(t) = a.tokens {
+        sc.doc = t;
+    }
+    let target = Target {
+        lm: lm.as_ref(),
+        ngram: None,
+        tokenizer: &tspec,
+    };
+    // One model instance: its cache serves one history at a time.
+    let r = stealing::run(target, &prompts, &sc, a.seed.unwrap_or(0x5EED), 1)?;
+    write_stealing(&dir, &r, t0)
+}
+
+/// Writes stealing.json and stealing.md and prints the table.
+fn write_stealing(
+    dir: &OutDir,
+    r: &provmark_cli::eval::stealing::StealResults,
+    t0: Instant,
+) -> CliResult<ExitCode> {
+    use provmark_cli::eval::stealing;
     let json = dir.write(
         "stealing.json",
         serde_json::to_string_pretty(&r).unwrap_or_default(),
     )?;
-    let md = dir.write("stealing.md", stealing::markdown(&r))?;
-    out(stealing::markdown(&r))?;
+    let md = dir.write("stealing.md", stealing::markdown(r))?;
+    out(stealing::markdown(r))?;
     out(format_args!(
         "wrote {} and {} in {:.0}s",
         json.display(),

@@ -76,6 +76,17 @@ impl StealConfig {
         }
     }
 
+    /// For a real model (about 20 tokens/s on 2 cores): h 1 and 2 at 10^4 queried tokens,
+    /// 10 texts per cell.
+    pub fn real() -> Self {
+        StealConfig {
+            contexts: vec![1, 2],
+            query_tokens: vec![10_000],
+            texts: 10,
+            ..Self::full()
+        }
+    }
+
     /// h 0 and 2 only, at 10^4 and 10^5 tokens, with 20 texts per cell.
     pub fn quick() -> Self {
         StealConfig {
@@ -152,8 +163,8 @@ impl Counts {
         }
     }
 
-    /// The estimated green lists: per context, the tokens seen at least twice in watermarked
-    /// answers at more than 1.5 × their (smoothed) base frequency.
+    /// The estimated green lists (sorted): per context, the tokens seen at least twice in
+    /// watermarked answers at more than 1.5 × their (smoothed) base frequency.
     fn estimate(&self) -> HashMap<u64, Vec<u32>> {
         let mut out = HashMap::new();
         for (fp, toks) in &self.by_ctx {
@@ -161,7 +172,7 @@ impl Counts {
             if tw == 0 {
                 continue;
             }
-            let greens: Vec<u32> = toks
+            let mut greens: Vec<u32> = toks
                 .iter()
                 .filter(|(_, (w, b))| {
                     let fw = f64::from(*w) / f64::from(tw);
@@ -170,6 +181,7 @@ impl Counts {
                 })
                 .map(|(&t, _)| t)
                 .collect();
+            greens.sort_unstable();
             if !greens.is_empty() {
                 out.insert(*fp, greens);
             }
@@ -200,12 +212,23 @@ enum Marking<'a> {
 /// Proposals one step may reject before it falls back to full logits.
 const MAX_TRIES: usize = 10_000;
 
-/// `n` tokens after `prompt` from the n-gram model, each step drawn from
-/// `softmax(logits + bias)` by the model's rejection sampler
-/// ([`NgramLm::sample_weighted`]): the distribution `generate` samples with the same scheme,
-/// at a small fraction of its cost (no `O(V)` logits per step).
+/// The watermarked model the attacker queries, which is also its own model.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    /// The model.
+    pub lm: &'a (dyn LanguageModel + Sync),
+    /// The same model as an n-gram model, for its rejection sampler (no `O(V)` step).
+    pub ngram: Option<&'a NgramLm>,
+    /// Its tokenizer (for the audit's key).
+    pub tokenizer: &'a provmark::text::TokenizerSpec,
+}
+
+/// `n` tokens after `prompt`, each step drawn from `softmax(logits + bias)`: by the n-gram
+/// model's rejection sampler ([`NgramLm::sample_weighted`]) when there is one — the
+/// distribution `generate` samples with the same scheme, at a small fraction of its cost — and
+/// otherwise from the full logits.
 fn fast_generate(
-    lm: &NgramLm,
+    target: Target<'_>,
     marking: Marking<'_>,
     prompt: &[u32],
     n: usize,
@@ -232,12 +255,15 @@ fn fast_generate(
         let accept = |t: u32| -> f64 {
             let green = match (marking, &seed, greens) {
                 (Marking::Kgw(k), Some(s), _) => k.green_under(s, t),
-                (Marking::Spoof(_), _, Some(g)) => g.contains(&t),
+                (Marking::Spoof(_), _, Some(g)) => g.binary_search(&t).is_ok(),
                 _ => true,
             };
             if green { 1.0 } else { penalty }
         };
-        let drawn = lm.sample_weighted(&hist, &mut |t| accept(t), &mut || rng.random(), MAX_TRIES);
+        let lm = target.lm;
+        let drawn = target
+            .ngram
+            .and_then(|ng| ng.sample_weighted(&hist, &mut |t| accept(t), &mut || rng.random(), MAX_TRIES));
         let t = match drawn {
             Some(t) => t,
             None => {
@@ -266,7 +292,7 @@ fn detected(rotation: &Rotation, ids: &[u32]) -> Result<bool> {
 /// most likely token other than it and outside the estimated greens. Returns the text and the
 /// number of edits.
 fn scrub(
-    lm: &NgramLm,
+    lm: &dyn LanguageModel,
     prompt: &[u32],
     doc: &[u32],
     h: usize,
@@ -295,14 +321,14 @@ fn scrub(
             .and_then(|c| greens.get(&fingerprint(CONTEXT_DOMAIN, c, None)));
         let edit = match &targets {
             Some(t) => t.get(i).copied().unwrap_or(false),
-            None => ctx_greens.is_some_and(|g| g.contains(&tok)),
+            None => ctx_greens.is_some_and(|g| g.binary_search(&tok).is_ok()),
         };
         if edit {
             lm.logits(&hist, &mut logits)?;
             let mut best: Option<(u32, f32)> = None;
             for (v, &l) in logits.iter().enumerate() {
                 let v = v as u32;
-                if v == tok || ctx_greens.is_some_and(|g| g.contains(&v)) {
+                if v == tok || ctx_greens.is_some_and(|g| g.binary_search(&v).is_ok()) {
                     continue;
                 }
                 if best.is_none_or(|(_, b)| l > b) {
@@ -320,44 +346,65 @@ fn scrub(
     Ok((hist.split_off(prompt.len()), edits))
 }
 
+/// Prompts for the attacker's queries: the first `cfg.prompt_tokens` tokens of every held-out
+/// document long enough.
+pub fn prompts(split: &Split, cfg: &StealConfig) -> Vec<Vec<u32>> {
+    split
+        .held_out
+        .iter()
+        .filter_map(|d| d.get(..cfg.prompt_tokens))
+        .map(<[u32]>::to_vec)
+        .collect()
+}
+
 /// Runs the experiment with the evaluation's n-gram model and data split.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] without held-out prompts; sampling and detection errors.
-pub fn run(
+/// As [`run`].
+pub fn run_ngram(
     lm: &NgramLm,
     split: &Split,
     cfg: &StealConfig,
     seed: u64,
     threads: usize,
 ) -> Result<StealResults> {
-    let prompts: Vec<&[u32]> = split
-        .held_out
-        .iter()
-        .filter_map(|d| d.get(..cfg.prompt_tokens))
-        .collect();
+    let target = Target {
+        lm,
+        ngram: Some(lm),
+        tokenizer: lm.tokenizer(),
+    };
+    run(target, &prompts(split, cfg), cfg, seed, threads)
+}
+
+/// Runs the experiment against `target` (the watermarked model, which the attacker also runs
+/// without the watermark) with `prompts`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] without prompts; sampling and detection errors.
+pub fn run(
+    target: Target<'_>,
+    prompts: &[Vec<u32>],
+    cfg: &StealConfig,
+    seed: u64,
+    threads: usize,
+) -> Result<StealResults> {
+    let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     if prompts.is_empty() {
         return Err(Error::InvalidInput(
             "the corpus holds no held-out text for prompts".into(),
         ));
     }
     let max_n = cfg.query_tokens.iter().copied().max().unwrap_or(0);
-    let docs = max_n.div_ceil(cfg.doc.max(1));
     let sampling = SamplingConfig::default();
-    let vocab = lm.vocab_size();
+    let vocab = target.lm.vocab_size();
     // The attacker's own unwatermarked answers on the same prompts: one set for every cell.
-    let base = par_map(
-        docs,
-        threads,
-        |i| -> Result<(Vec<u32>, Vec<u32>)> {
-            let prompt = prompts.get(i % prompts.len()).copied().unwrap_or_default();
-            let mut sampler = Sampler::new(sampling)?;
-            let mut r = rng(seed, "steal-base", i as u64);
-            let g = fast_generate(lm, Marking::None, prompt, cfg.doc, &mut sampler, &mut r)?;
-            Ok((prompt.to_vec(), g))
-        },
-        &|| {},
-    )?;
+    let base = answers_until(max_n, cfg.doc, threads, |i| {
+        let prompt = prompts.get(i % prompts.len()).copied().unwrap_or_default();
+        let mut sampler = Sampler::new(sampling)?;
+        let mut r = rng(seed, "steal-base", i as u64);
+        let g = fast_generate(target, Marking::None, prompt, cfg.doc, &mut sampler, &mut r)?;
+        Ok((prompt.to_vec(), g))
+    })?;
     let mut rows = Vec::new();
     for &h in &cfg.contexts {
         let params = KgwParams::new(0.25, 2.0, h)?;
@@ -390,28 +437,35 @@ pub fn run(
                 // The key of this request, drawn at random (the attacker never learns which).
                 let key = kgws.get(r.random_range(0..kgws.len().max(1)));
                 let marking = key.map_or(Marking::None, Marking::Kgw);
-                let g = fast_generate(lm, marking, prompt, cfg.doc, &mut sampler, &mut r)?;
+                let g = fast_generate(target, marking, prompt, cfg.doc, &mut sampler, &mut r)?;
                 Ok((prompt.to_vec(), g))
             };
-            let marked = par_map(docs, threads, |i| answer(i, "q"), &|| {})?;
+            let marked = answers_until(max_n, cfg.doc, threads, |i| answer(i, "q"))?;
             // Fresh watermarked answers to scrub (new prompts' seeds).
-            let victims = par_map(cfg.texts, threads, |i| answer(i + docs, "v"), &|| {})?;
+            let victims = par_map(
+                cfg.texts,
+                threads,
+                |i| answer(i + marked.len(), "v"),
+                &|| {},
+            )?;
             let genuine = victims
                 .iter()
                 .map(|(_, d)| detected(&dets, d))
                 .collect::<Result<Vec<bool>>>()?;
             let genuine_tpr = frac(&genuine);
             let mut counts = Counts::default();
-            let mut fed = 0usize;
+            let (mut fed, mut fed_base) = (0usize, 0usize);
             for &n in &cfg.query_tokens {
-                let upto = n.div_ceil(cfg.doc.max(1)).min(docs);
-                for j in fed..upto {
-                    if let (Some((p, m)), Some((_, b))) = (marked.get(j), base.get(j)) {
-                        counts.add(h, p, m, false);
-                        counts.add(h, p, b, true);
-                    }
+                // The first answers holding n tokens, from each model.
+                let upto = holding(&marked, n);
+                let upto_base = holding(&base, n);
+                for (p, m) in marked.get(fed..upto).unwrap_or_default() {
+                    counts.add(h, p, m, false);
                 }
-                fed = upto;
+                for (p, b) in base.get(fed_base..upto_base).unwrap_or_default() {
+                    counts.add(h, p, b, true);
+                }
+                (fed, fed_base) = (upto, upto_base);
                 let greens = counts.estimate();
                 let (mut right, mut all) = (0usize, 0usize);
                 // Precision of the estimate, on the contexts of the queried answers.
@@ -452,7 +506,7 @@ pub fn run(
                         let mut sampler = Sampler::new(sampling)?;
                         let mut r = rng(seed, &format!("{label}-s{n}"), i as u64);
                         fast_generate(
-                            lm,
+                            target,
                             Marking::Spoof(&spoofer),
                             prompt,
                             cfg.doc,
@@ -471,7 +525,7 @@ pub fn run(
                     audit.add_key(&provmark::key::KeyFile {
                         secret: s.clone(),
                         scheme: provmark::scheme::SchemeConfig::kgw(params),
-                        tokenizer: lm.tokenizer().clone(),
+                        tokenizer: target.tokenizer.clone(),
                         account: None,
                         normalization: Default::default(),
                         validity: Default::default(),
@@ -491,9 +545,9 @@ pub fn run(
                     threads,
                     |i| {
                         let (p, d) = victims.get(i).cloned().unwrap_or_default();
-                        let (s, edits) = scrub(lm, &p, &d, h, &greens, None)?;
+                        let (s, edits) = scrub(target.lm, &p, &d, h, &greens, None)?;
                         let mut r = rng(seed, &format!("{label}-blind{n}"), i as u64);
-                        let (b, _) = scrub(lm, &p, &d, h, &greens, Some((edits, &mut r)))?;
+                        let (b, _) = scrub(target.lm, &p, &d, h, &greens, Some((edits, &mut r)))?;
                         Ok((
                             !detected(&dets, &s)?,
                             !detected(&dets, &b)?,
@@ -531,6 +585,42 @@ pub fn run(
         config: cfg.clone(),
         rows,
     })
+}
+
+/// (prompt, answer) pairs `answer(0)`, `answer(1)`, … until the answers hold `n` tokens
+/// (answers may end early at a stop token), or a round of them adds none.
+fn answers_until(
+    n: usize,
+    doc: usize,
+    threads: usize,
+    answer: impl Fn(usize) -> Result<(Vec<u32>, Vec<u32>)> + Sync,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let mut out: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+    let mut total = 0usize;
+    while total < n {
+        let start = out.len();
+        let more = (n - total).div_ceil(doc.max(1));
+        let round = par_map(more, threads, |i| answer(start + i), &|| {})?;
+        let added: usize = round.iter().map(|x| x.1.len()).sum();
+        out.extend(round);
+        if added == 0 {
+            break;
+        }
+        total += added;
+    }
+    Ok(out)
+}
+
+/// How many of the first answers it takes to hold `n` tokens (all of them if they hold fewer).
+fn holding(answers: &[(Vec<u32>, Vec<u32>)], n: usize) -> usize {
+    let mut total = 0usize;
+    for (j, (_, a)) in answers.iter().enumerate() {
+        if total >= n {
+            return j;
+        }
+        total += a.len();
+    }
+    answers.len()
 }
 
 fn frac(v: &[bool]) -> f64 {
