@@ -1,11 +1,12 @@
-"""End-to-end check of audit exports on DuckDB (run by scripts/audit-sql.sh in CI).
+"""End-to-end check of audit exports on DuckDB and Spark (run by scripts/audit-sql.sh in CI).
 
 Two overlapping shards of a corpus (watermarked under one coded account and under a plain
 key, plus unwatermarked text) are exported with `provmark audit --export-parquet`. The
 documented SQL (docs/sql/*.duckdb.sql, used verbatim) over both shards must give exactly the n
 and green of provmark's own audit of the whole corpus, for the key and for every account;
 `provmark pvalue` on those counts must give the audit's p-value; `provmark audit --merge` must
-reproduce the audit; shards exported under other keys must be refused; and DuckDB's
+reproduce the audit; the Spark SQL versions must give the same counts on a local Spark;
+shards exported under other keys must be refused; and DuckDB's
 approximate COUNT DISTINCT is measured against the exact count (never to be used for a
 p-value).
 
@@ -98,6 +99,38 @@ run("audit", "--key", WORK / "other.json", "--export-parquet", WORK / "shard-c",
 bad = run("audit", "--merge", *targets, WORK / "shard-a", WORK / "shard-c", ok=(2,))
 assert "other keys" in bad.stderr, bad.stderr
 print("shards of other keys: refused")
+
+# The Spark SQL versions (docs/sql/*.spark.sql, verbatim) give the same counts, on a local
+# Spark from PyPI's pyspark (scripts/audit-sql.sh installs it; skipped where it is absent).
+try:
+    from pyspark.sql import SparkSession
+except ImportError:
+    SparkSession = None
+if SparkSession is None:
+    print("Spark SQL: skipped (pyspark is not installed)")
+else:
+    spark = (SparkSession.builder.master("local[2]").appName("provmark-audit-sql")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.shuffle.partitions", "4")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+
+    def spark_sql(name, **fields):
+        text = (SQL / name).read_text()
+        for k, v in fields.items():
+            text = text.replace("{" + k + "}", v)
+        # Comments and the trailing semicolon are not part of Spark's statement.
+        body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+        return [tuple(r) for r in spark.sql(body.strip().rstrip(";")).collect()]
+
+    shards = str(WORK / "shard-{a,b}" / "bucket=*" / "*.parquet")
+    [(sn, sg)] = spark_sql("key_counts.spark.sql", exports=shards, green=green_col)
+    assert (sn, sg) == (n, green), ((sn, sg), (n, green))
+    scounts = spark_sql("account_counts.spark.sql", exports=shards, codewords=codewords, pos=pos_col, cls=cls_col)
+    assert sorted(scounts) == sorted(counts), (scounts[:3], counts[:3])
+    spark.stop()
+    import pyspark
+    print(f"Spark SQL (pyspark {pyspark.__version__}): the same n and green for the key and all {len(scounts)} accounts")
 
 # Approximate COUNT DISTINCT (HyperLogLog) is not the exact count.
 [(exact, approx)] = duckdb.sql(
