@@ -170,6 +170,25 @@ int provmark_detect(const struct provmark_key *key,
                     double alpha,
                     struct provmark_detection *out);
 
+// Scores `tokens` under keys rotated per request (each answer watermarked under one of the
+// `n_keys` keys): the verdict is `watermarked` only when exactly one key's p-value is at most
+// `alpha / n_keys` and every other key's is above `quiet` (1e-3 is the CLI's default). `out`
+// receives the strongest key's detection with that verdict, and `fired` (if not `NULL`) the
+// index of the key that fired, or `SIZE_MAX` when none did.
+//
+// # Safety
+// `keys` must point to `n_keys` live keys, `tokens` to `n_tokens` ids (or be `NULL` with 0),
+// `out` to a writable [`Detection`], and `fired` must be `NULL` or writable.
+int provmark_detect_rotation(const struct provmark_key *const *keys,
+                             size_t n_keys,
+                             const uint32_t *tokens,
+                             size_t n_tokens,
+                             size_t vocab,
+                             double alpha,
+                             double quiet,
+                             struct provmark_detection *out,
+                             size_t *fired);
+
 // A candidate sampler for `key` with an empty history; `NULL` on failure. The key may be
 // freed afterwards (the sampler keeps its own copy). Free with [`provmark_sampler_free`].
 //

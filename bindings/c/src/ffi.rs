@@ -2,7 +2,7 @@
 //! the per-thread last-error message. All logic lives in the core and in [`crate::sampler`].
 
 use crate::sampler::{CandidateSampler, TokenData};
-use provmark::detect::{Detector, DetectorConfig, Verdict};
+use provmark::detect::{Detector, DetectorConfig, Rotation, Verdict};
 use provmark::key::{KeyFile, KeyId};
 use provmark::scheme::{Kgw, Scheme};
 use provmark::{Error, prf::MAX_VOCAB};
@@ -392,20 +392,80 @@ pub unsafe extern "C" fn provmark_detect(
         };
         let detector = Detector::shared(key.scheme.clone(), key.key_id.clone(), vocab, config)?;
         let d = detector.detect(tokens)?;
-        *out = Detection {
-            tokens: d.tokens as u64,
-            scored: d.scored as u64,
-            green: d.green as u64,
-            gamma: d.gamma,
-            z_score: d.z_score,
-            // The exact tail (for vLLM's dual-key keys, not vLLM's approximation).
-            log10_p_value: d.exact_log10_p_value.unwrap_or(d.log10_p_value),
-            verdict: match d.verdict {
-                Verdict::Watermarked => PROVMARK_VERDICT_WATERMARKED,
-                Verdict::NotWatermarked => PROVMARK_VERDICT_NOT_WATERMARKED,
-                Verdict::Insufficient => PROVMARK_VERDICT_INSUFFICIENT,
-            },
+        *out = c_detection(&d, d.verdict);
+        Ok(())
+    })
+}
+
+/// The C view of a detection, with `verdict`.
+fn c_detection(d: &provmark::detect::Detection, verdict: Verdict) -> Detection {
+    Detection {
+        tokens: d.tokens as u64,
+        scored: d.scored as u64,
+        green: d.green as u64,
+        gamma: d.gamma,
+        z_score: d.z_score,
+        // The exact tail (for vLLM's dual-key keys, not vLLM's approximation).
+        log10_p_value: d.exact_log10_p_value.unwrap_or(d.log10_p_value),
+        verdict: match verdict {
+            Verdict::Watermarked => PROVMARK_VERDICT_WATERMARKED,
+            Verdict::NotWatermarked => PROVMARK_VERDICT_NOT_WATERMARKED,
+            Verdict::Insufficient => PROVMARK_VERDICT_INSUFFICIENT,
+        },
+    }
+}
+
+/// Scores `tokens` under keys rotated per request (each answer watermarked under one of the
+/// `n_keys` keys): the verdict is `watermarked` only when exactly one key's p-value is at most
+/// `alpha / n_keys` and every other key's is above `quiet` (1e-3 is the CLI's default). `out`
+/// receives the strongest key's detection with that verdict, and `fired` (if not `NULL`) the
+/// index of the key that fired, or `SIZE_MAX` when none did.
+///
+/// # Safety
+/// `keys` must point to `n_keys` live keys, `tokens` to `n_tokens` ids (or be `NULL` with 0),
+/// `out` to a writable [`Detection`], and `fired` must be `NULL` or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn provmark_detect_rotation(
+    keys: *const *const Key,
+    n_keys: usize,
+    tokens: *const u32,
+    n_tokens: usize,
+    vocab: usize,
+    alpha: f64,
+    quiet: f64,
+    out: *mut Detection,
+    fired: *mut usize,
+) -> c_int {
+    status(|| {
+        // SAFETY: length as documented.
+        let keys = unsafe { slice(keys, n_keys, "keys") }?;
+        // SAFETY: length as documented.
+        let tokens = unsafe { slice(tokens, n_tokens, "tokens") }?;
+        // SAFETY: null or writable by contract.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| null("out"))?;
+        let config = DetectorConfig {
+            alpha,
+            ..DetectorConfig::default()
         };
+        let mut detectors = Vec::with_capacity(keys.len());
+        for &k in keys {
+            // SAFETY: every entry null or live by contract.
+            let key = unsafe { k.as_ref() }.ok_or_else(|| null("keys[i]"))?;
+            detectors.push(Detector::shared(
+                key.scheme.clone(),
+                key.key_id.clone(),
+                vocab,
+                config,
+            )?);
+        }
+        let r = Rotation::from_detectors(detectors, alpha)?
+            .with_quiet(quiet)?
+            .detect(tokens)?;
+        *out = c_detection(&r.detection, r.verdict);
+        // SAFETY: null or writable by contract.
+        if let Some(f) = unsafe { fired.as_mut() } {
+            *f = r.fired.unwrap_or(usize::MAX);
+        }
         Ok(())
     })
 }

@@ -418,3 +418,116 @@ fn every_scheme_samples_through_the_c_abi() {
         }
     }
 }
+
+/// Keys rotated per request: text biased under one of three keys fires that key alone
+/// (`fired` is its index, in any order of the keys), text biased under two keys fires none.
+/// The biased text has z ≈ 15 under its key; an unrelated key's p-value is at most 1e-3 with
+/// probability 1e-3, so the checks fail by chance with probability about 1e-2 in all — fixed
+/// tokens make them deterministic.
+#[test]
+fn rotation_names_the_key_that_fired() {
+    let files: Vec<KeyFile> = (1..=3).map(|s| key_file(s, 0)).collect();
+    let keys: Vec<*mut Key> = files
+        .iter()
+        .enumerate()
+        .map(|(i, kf)| load(kf, &temp(&format!("rotation-{i}"))))
+        .collect();
+    let vocab = 49_152;
+    // Greedy tokens of a fixed pseudo-model biased under `bias` (one key per step, cycling).
+    let text = |bias: &[usize]| {
+        let mut tokens = vec![1u32, 2];
+        for step in 0..300u32 {
+            let mut logits: Vec<f32> = (0..vocab as u32)
+                .map(|v| ((v.wrapping_mul(2_654_435_761) ^ step) % 1000) as f32 / 400.0)
+                .collect();
+            let k = bias[step as usize % bias.len()];
+            files[k].kgw().unwrap().bias(&tokens, &mut logits).unwrap();
+            let best = (0..vocab).max_by(|&a, &b| logits[a].total_cmp(&logits[b]));
+            tokens.push(best.unwrap() as u32);
+        }
+        tokens
+    };
+    let rotation = |order: &[usize], tokens: &[u32]| {
+        let ptrs: Vec<*const Key> = order.iter().map(|&i| keys[i] as *const Key).collect();
+        let (mut d, mut fired) = (Detection::default(), 7usize);
+        // SAFETY: live keys, valid slices and outputs.
+        let rc = unsafe {
+            provmark_detect_rotation(
+                ptrs.as_ptr(),
+                ptrs.len(),
+                tokens.as_ptr(),
+                tokens.len(),
+                vocab,
+                1e-6,
+                1e-3,
+                &mut d,
+                &mut fired,
+            )
+        };
+        assert_eq!(rc, PROVMARK_OK, "{}", last_error());
+        (d, fired)
+    };
+    let t1 = text(&[1]);
+    let (d, fired) = rotation(&[0, 1, 2], &t1);
+    assert_eq!((d.verdict, fired), (PROVMARK_VERDICT_WATERMARKED, 1));
+    assert!(d.log10_p_value < -10.0);
+    assert_eq!(rotation(&[2, 0, 1], &t1).1, 2);
+    let (d, fired) = rotation(&[0, 1, 2], &text(&[0, 2]));
+    assert_eq!(
+        (d.verdict, fired),
+        (PROVMARK_VERDICT_NOT_WATERMARKED, usize::MAX)
+    );
+    // No keys, a NULL key or a bad level is an error code, never a crash.
+    let mut d = Detection::default();
+    let null_key: [*const Key; 1] = [std::ptr::null()];
+    // SAFETY: every pointer is NULL, empty, or valid.
+    unsafe {
+        let tokens = [1u32, 2, 3];
+        assert_eq!(
+            provmark_detect_rotation(
+                std::ptr::null(),
+                0,
+                tokens.as_ptr(),
+                3,
+                vocab,
+                1e-6,
+                1e-3,
+                &mut d,
+                std::ptr::null_mut()
+            ),
+            PROVMARK_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            provmark_detect_rotation(
+                null_key.as_ptr(),
+                1,
+                tokens.as_ptr(),
+                3,
+                vocab,
+                1e-6,
+                1e-3,
+                &mut d,
+                std::ptr::null_mut()
+            ),
+            PROVMARK_ERR_NULL
+        );
+        let one = [keys[0] as *const Key];
+        assert_eq!(
+            provmark_detect_rotation(
+                one.as_ptr(),
+                1,
+                tokens.as_ptr(),
+                3,
+                vocab,
+                1e-6,
+                2.0,
+                &mut d,
+                std::ptr::null_mut()
+            ),
+            PROVMARK_ERR_INVALID_ARGUMENT
+        );
+        for k in keys {
+            provmark_key_free(k);
+        }
+    }
+}

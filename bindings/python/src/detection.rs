@@ -205,7 +205,11 @@ pub fn detect_rotation<'py>(
     };
     config.validate().py()?;
     let Some(first) = keys.first() else {
-        return Err(provmark::Error::param("keys", "a rotation needs at least one key")).py();
+        return Err(provmark::Error::param(
+            "keys",
+            "a rotation needs at least one key",
+        ))
+        .py();
     };
     let (tokens, vocab) = tokens_of(py, first, input, vocab_size)?;
     let files: Vec<provmark::key::KeyFile> = keys.iter().map(|k| k.file.clone()).collect();

@@ -248,7 +248,10 @@ fn stealing_only(
 }
 
 /// Applies --steal-tokens and --steal-contexts to a preset.
-fn steal_overrides(a: &EvalArgs, mut sc: provmark_cli::eval::stealing::StealConfig) -> provmark_cli::eval::stealing::StealConfig {
+fn steal_overrides(
+    a: &EvalArgs,
+    mut sc: provmark_cli::eval::stealing::StealConfig,
+) -> provmark_cli::eval::stealing::StealConfig {
     if !a.steal_tokens.is_empty() {
         sc.query_tokens = a.steal_tokens.clone();
     }
@@ -274,13 +277,29 @@ fn real_stealing(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
         None => CHAT_PROMPTS.to_owned(),
     };
     let mut prompts = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()).take(a.limit.unwrap_or(usize::MAX)) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(a.limit.unwrap_or(usize::MAX))
+    {
         prompts.push(chat.prompt_ids(tok.as_ref(), line, &PromptStyle::default())?);
     }
     let model::Model::Chat(lm) = &chat else {
         return Err(provmark::Error::InvalidInput("not a chat model".into()).into());
     };
-    let mut sc = steal_overrides(a, if a.quick { StealConfig { query_tokens: vec![2_000], texts: 4, contexts: vec![1], ..StealConfig::real() } } else { StealConfig::real() });
+    let mut sc = steal_overrides(
+        a,
+        if a.quick {
+            StealConfig {
+                query_tokens: vec![2_000],
+                texts: 4,
+                contexts: vec![1],
+                ..StealConfig::real()
+            }
+        } else {
+            StealConfig::real()
+        },
+    );
     if let Some(t) = a.tokens {
         sc.doc = t;
     }

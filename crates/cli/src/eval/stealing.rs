@@ -261,9 +261,9 @@ fn fast_generate(
             if green { 1.0 } else { penalty }
         };
         let lm = target.lm;
-        let drawn = target
-            .ngram
-            .and_then(|ng| ng.sample_weighted(&hist, &mut |t| accept(t), &mut || rng.random(), MAX_TRIES));
+        let drawn = target.ngram.and_then(|ng| {
+            ng.sample_weighted(&hist, &mut |t| accept(t), &mut || rng.random(), MAX_TRIES)
+        });
         let t = match drawn {
             Some(t) => t,
             None => {
