@@ -433,86 +433,138 @@ pub struct ChoiceTail {
 /// [`Error::InvalidParameter`] when a table is empty, `max_bins` is 0, or the tables hold so
 /// many configurations that a probability would underflow (`Σ ln len_j > 700`).
 pub fn choice_sum_sf_ln(choices: &[&[u64]], t: u64, max_bins: usize) -> Result<ChoiceTail> {
-    if max_bins == 0 {
-        return Err(Error::param("max_bins", "must be at least 1"));
-    }
-    let mut ln_configs = 0.0;
-    let mut base = 0u128;
-    let mut span = 0u128;
-    for c in choices {
-        let (Some(&lo), Some(&hi)) = (c.iter().min(), c.iter().max()) else {
-            return Err(Error::param("choices", "every table needs an entry"));
-        };
-        ln_configs += (c.len() as f64).ln();
-        base += u128::from(lo);
-        span += u128::from(hi - lo);
-    }
-    if ln_configs > 700.0 {
-        return Err(Error::param(
-            "choices",
-            "too many configurations: probabilities would underflow",
-        ));
-    }
-    let t = u128::from(t);
-    if t <= base {
-        return Ok(ChoiceTail { ln_p: 0.0, step: 1 });
-    }
-    if t > base + span {
-        return Ok(ChoiceTail {
-            ln_p: f64::NEG_INFINITY,
-            step: 1,
-        });
-    }
-    let step = span.div_ceil(max_bins as u128).max(1);
-    // P[T ≥ t] ≤ P[Σ ⌈(X_j − min_j) / step⌉ ≥ ⌈(t − base) / step⌉], with equality for step 1.
-    let threshold = usize::try_from((t - base).div_ceil(step)).unwrap_or(usize::MAX);
-    let rounded: Vec<Vec<usize>> = choices
-        .iter()
-        .map(|c| {
-            let lo = c.iter().copied().min().unwrap_or(0);
-            c.iter()
-                .map(|&v| usize::try_from(u128::from(v - lo).div_ceil(step)).unwrap_or(usize::MAX))
-                .collect()
-        })
-        .collect();
-    let size = rounded
-        .iter()
-        .map(|r| r.iter().copied().max().unwrap_or(0))
-        .fold(0usize, usize::saturating_add)
-        .saturating_add(1);
-    let (mut pmf, mut next) = (vec![0.0f64; size], vec![0.0f64; size]);
-    if let Some(p) = pmf.first_mut() {
-        *p = 1.0;
-    }
-    let mut len = 1usize;
-    for r in &rounded {
-        let w = 1.0 / r.len() as f64;
-        let top = r.iter().copied().max().unwrap_or(0);
-        let new_len = (len + top).min(size);
-        next.get_mut(..new_len)
-            .into_iter()
-            .flatten()
-            .for_each(|x| *x = 0.0);
-        for &q in r {
-            let (Some(src), Some(dst)) = (pmf.get(..len), next.get_mut(q..q + len)) else {
-                continue;
-            };
-            for (d, &p) in dst.iter_mut().zip(src) {
-                *d += p * w;
-            }
+    Ok(ChoiceSum::new(choices, max_bins)?.sf_ln(t))
+}
+
+/// The distribution of a sum of independent uniform choices, convolved once and then read at
+/// any threshold in `O(1)` ([`choice_sum_sf_ln`] describes the method and its rounding).
+///
+/// ```
+/// use provmark::stats::ChoiceSum;
+/// let coin = [0u64, 1];
+/// let sum = ChoiceSum::new(&[&coin, &coin, &coin], 1 << 16)?;
+/// assert!((sum.sf_ln(3).ln_p.exp() - 0.125).abs() < 1e-15);
+/// assert!((sum.sf_ln(2).ln_p.exp() - 0.5).abs() < 1e-15);
+/// # Ok::<(), provmark::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChoiceSum {
+    /// Σ of the tables' minima.
+    base: u128,
+    /// Σ of their spans.
+    span: u128,
+    step: u128,
+    /// `tail[x] = P[Σ ⌈(X_j − min_j) / step⌉ ≥ x]`.
+    tail: Vec<f64>,
+}
+
+impl ChoiceSum {
+    /// Convolves the tables (see [`choice_sum_sf_ln`]).
+    ///
+    /// # Errors
+    /// As [`choice_sum_sf_ln`].
+    pub fn new(choices: &[&[u64]], max_bins: usize) -> Result<Self> {
+        if max_bins == 0 {
+            return Err(Error::param("max_bins", "must be at least 1"));
         }
-        std::mem::swap(&mut pmf, &mut next);
-        len = new_len;
+        let mut ln_configs = 0.0;
+        let mut base = 0u128;
+        let mut span = 0u128;
+        for c in choices {
+            let (Some(&lo), Some(&hi)) = (c.iter().min(), c.iter().max()) else {
+                return Err(Error::param("choices", "every table needs an entry"));
+            };
+            ln_configs += (c.len() as f64).ln();
+            base += u128::from(lo);
+            span += u128::from(hi - lo);
+        }
+        if ln_configs > 700.0 {
+            return Err(Error::param(
+                "choices",
+                "too many configurations: probabilities would underflow",
+            ));
+        }
+        let step = span.div_ceil(max_bins as u128).max(1);
+        let rounded: Vec<Vec<usize>> = choices
+            .iter()
+            .map(|c| {
+                let lo = c.iter().copied().min().unwrap_or(0);
+                c.iter()
+                    .map(|&v| {
+                        usize::try_from(u128::from(v - lo).div_ceil(step)).unwrap_or(usize::MAX)
+                    })
+                    .collect()
+            })
+            .collect();
+        let size = rounded
+            .iter()
+            .map(|r| r.iter().copied().max().unwrap_or(0))
+            .fold(0usize, usize::saturating_add)
+            .saturating_add(1);
+        let (mut pmf, mut next) = (vec![0.0f64; size], vec![0.0f64; size]);
+        if let Some(p) = pmf.first_mut() {
+            *p = 1.0;
+        }
+        let mut len = 1usize;
+        for r in &rounded {
+            let w = 1.0 / r.len() as f64;
+            let top = r.iter().copied().max().unwrap_or(0);
+            let new_len = (len + top).min(size);
+            next.get_mut(..new_len)
+                .into_iter()
+                .flatten()
+                .for_each(|x| *x = 0.0);
+            for &q in r {
+                let (Some(src), Some(dst)) = (pmf.get(..len), next.get_mut(q..q + len)) else {
+                    continue;
+                };
+                for (d, &p) in dst.iter_mut().zip(src) {
+                    *d += p * w;
+                }
+            }
+            std::mem::swap(&mut pmf, &mut next);
+            len = new_len;
+        }
+        // Upper tails, summed from the top so small ones keep their relative accuracy.
+        pmf.truncate(len);
+        let mut acc = 0.0;
+        for p in pmf.iter_mut().rev() {
+            acc += *p;
+            *p = acc;
+        }
+        Ok(ChoiceSum {
+            base,
+            span,
+            step,
+            tail: pmf,
+        })
     }
-    let tail: f64 = pmf.get(threshold..len).map_or(0.0, |x| x.iter().sum());
-    Ok(ChoiceTail {
-        ln_p: if tail > 0.0 {
-            tail.ln().min(0.0)
-        } else {
-            f64::NEG_INFINITY
-        },
-        step: u64::try_from(step).unwrap_or(u64::MAX),
-    })
+
+    /// `ln P[T ≥ t]` (an upper bound when the step is above 1).
+    pub fn sf_ln(&self, t: u64) -> ChoiceTail {
+        let step = u64::try_from(self.step).unwrap_or(u64::MAX);
+        let t = u128::from(t);
+        if t <= self.base {
+            return ChoiceTail { ln_p: 0.0, step };
+        }
+        if t > self.base + self.span {
+            return ChoiceTail {
+                ln_p: f64::NEG_INFINITY,
+                step,
+            };
+        }
+        // P[T ≥ t] ≤ P[Σ ⌈(X_j − min_j) / step⌉ ≥ ⌈(t − base) / step⌉], equal for step 1.
+        let x = usize::try_from((t - self.base).div_ceil(self.step)).unwrap_or(usize::MAX);
+        let p = self.tail.get(x).copied().unwrap_or(0.0);
+        ChoiceTail {
+            ln_p: if p > 0.0 {
+                p.ln().min(0.0)
+            } else {
+                f64::NEG_INFINITY
+            },
+            step,
+        }
+    }
 }
 
 /// One-sided z-score of `k` successes in `n` trials with success probability `p`:

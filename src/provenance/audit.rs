@@ -361,12 +361,12 @@ impl CodedSet {
             .sum()
     }
 
-    /// The codeword test's tail: `(ln p, step, mean green of a random codeword)`.
-    fn codeword_tail(&self, cw: &Codeword) -> Result<(stats::ChoiceTail, f64)> {
+    /// The codeword test's null: the green count of a random codeword over these class
+    /// counts, and its mean.
+    fn codeword_null(&self) -> Result<(stats::ChoiceSum, f64)> {
         let tables: Vec<&[u64]> = self.green.chunks(SYMBOLS).take(POSITIONS).collect();
         let expected = self.green.iter().sum::<u64>() as f64 / SYMBOLS as f64;
-        let tail = stats::choice_sum_sf_ln(&tables, self.account_green(cw), CODEWORD_BINS)?;
-        Ok((tail, expected))
+        Ok((stats::ChoiceSum::new(&tables, CODEWORD_BINS)?, expected))
     }
 
     /// (tuples, green of `a`, green of `b`) on the positions where `a` and `b` differ.
@@ -1082,7 +1082,7 @@ impl Audit {
             Some(b) => self.separate(b, &rows, &ln_ps)?,
             None => SeparationResult::default(),
         };
-        let codeword = self.codeword_tests(best, &sep, &rows)?;
+        let codeword = self.candidate_codeword_tests(best, &sep, &rows)?;
         // A coded best must also pass its codeword test (unlisted sources).
         let best_coded = best.is_some_and(|b| matches!(self.coded_refs().get(b), Some(Some(_))));
         let best_consistent = codeword.first().is_some_and(|c| c.consistent);
@@ -1312,37 +1312,68 @@ impl Audit {
 
     /// The codeword tests of the best target and of the tied and additional ones, for those
     /// that are coded accounts (at most [`CODEWORD_TESTS`]). The best one, when coded, first.
-    fn codeword_tests(
+    fn candidate_codeword_tests(
         &self,
         best: Option<usize>,
         sep: &SeparationResult,
         rows: &[AuditRow],
     ) -> Result<Vec<CodewordTest>> {
-        let refs = self.coded_refs();
-        let ln_targets = (rows.len().max(1) as f64).ln();
-        let ln_alpha = self.config.alpha.ln();
-        let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let candidates = best
+        let candidates: Vec<usize> = best
             .into_iter()
             .chain(sep.tied.iter().copied())
-            .chain(sep.additional_idx.iter().copied());
-        for i in candidates {
-            if out.len() >= CODEWORD_TESTS || !seen.insert(i) {
-                continue;
-            }
-            let (Some(Some((gi, si, cw))), Some(r)) = (refs.get(i), rows.get(i)) else {
+            .chain(sep.additional_idx.iter().copied())
+            .filter(|&i| seen.insert(i))
+            .collect();
+        let mut out = self.codeword_tests_of(&candidates, rows.len())?;
+        out.truncate(CODEWORD_TESTS);
+        Ok(out)
+    }
+
+    /// The codeword test of every coded account, in the order added (each master's null is
+    /// convolved once; each account then costs 64 additions). Corrected over every target.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] only if the class counts break [`stats::ChoiceSum`]'s
+    /// limits (not possible with 64 positions of 16 classes).
+    pub fn codeword_tests(&self) -> Result<Vec<CodewordTest>> {
+        let all: Vec<usize> = (0..self.order.len()).collect();
+        self.codeword_tests_of(&all, self.order.len())
+    }
+
+    /// The codeword tests of the targets `indices` (in the order added) that are
+    /// coded accounts, in that order, Bonferroni-corrected over `targets`.
+    fn codeword_tests_of(&self, indices: &[usize], targets: usize) -> Result<Vec<CodewordTest>> {
+        let refs = self.coded_refs();
+        let ln_targets = (targets.max(1) as f64).ln();
+        let ln_alpha = self.config.alpha.ln();
+        let mut nulls: std::collections::HashMap<(usize, usize), (stats::ChoiceSum, f64)> =
+            std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for &i in indices {
+            let Some(Some((gi, si, cw))) = refs.get(i) else {
                 continue;
             };
             let Some(cs) = self.groups.get(*gi).and_then(|g| g.coded.get(*si)) else {
                 continue;
             };
-            let (tail, expected) = cs.codeword_tail(cw)?;
+            let Some((name, _, _)) = self.order.get(i).and_then(|&(_, slot)| match slot {
+                Slot::Coded(_, a) => cs.accounts.get(a),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let (null, expected) = match nulls.entry((*gi, *si)) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(cs.codeword_null()?),
+            };
+            let green = cs.account_green(cw);
+            let tail = null.sf_ln(green);
             let corrected = (tail.ln_p + ln_targets).min(0.0);
             out.push(CodewordTest {
-                account: r.label().to_string(),
-                green: r.green,
-                expected_green: expected,
+                account: name.clone(),
+                green,
+                expected_green: *expected,
                 log10_p_value: tail.ln_p / std::f64::consts::LN_10,
                 corrected_log10_p_value: corrected / std::f64::consts::LN_10,
                 step: tail.step,

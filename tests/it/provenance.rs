@@ -491,9 +491,22 @@ fn an_unlisted_source_is_never_attributed() {
         for d in &docs {
             audit.add_document(d, None).unwrap();
         }
-        audit.report().unwrap()
+        (audit.report().unwrap(), audit.codeword_tests().unwrap())
     };
-    let r = audit_of(&listed);
+    let (r, tests) = audit_of(&listed);
+    // Every listed account's codeword p-value is valid (super-uniform) although the text
+    // carries a strong watermark they share at 1 position in 16: at most a 5 % share at 0.05,
+    // up to chance (Binomial(20 000, 0.05) exceeds 1 150 with probability about 1e-6).
+    assert_eq!(tests.len(), listed.len());
+    let low = tests
+        .iter()
+        .filter(|t| t.log10_p_value <= (0.05f64).log10())
+        .count();
+    eprintln!(
+        "codeword p <= 0.05 for {low} of {} listed accounts",
+        tests.len()
+    );
+    assert!(low <= 1_150, "{low}");
     let flagged = r
         .rows
         .iter()
@@ -522,7 +535,7 @@ fn an_unlisted_source_is_never_attributed() {
     // Listed, the source is named and its evidence follows its codeword.
     let mut with_source = listed.clone();
     with_source.push(source.to_string());
-    let r = audit_of(&with_source);
+    let (r, _) = audit_of(&with_source);
     let row = r.rows.iter().find(|x| x.label() == source).unwrap();
     eprintln!(
         "listed source: z {:.1}, codeword corrected log10 p {:.1}",
