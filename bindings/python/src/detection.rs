@@ -315,6 +315,18 @@ impl Audit {
         py.import("json")?.call_method1("loads", (json,))
     }
 
+    /// The codeword test of every coded account, in the order added: a list of dicts
+    /// (`account`, `green`, `expected_green`, `log10_p_value`, `corrected_log10_p_value`,
+    /// `step`, `consistent`). An account is consistent when its evidence beats random
+    /// codewords' over the same class counts at `alpha`, corrected over every target: no
+    /// source without its codeword, listed or not, explains the evidence.
+    fn codeword_tests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let tests = self.inner.codeword_tests().py()?;
+        let json = serde_json::to_string(&tests)
+            .map_err(|e| invalid(format!("codeword tests could not be serialised: {e}")))?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
     fn __repr__(&self) -> String {
         format!("Audit(documents={})", self.inner.documents())
     }

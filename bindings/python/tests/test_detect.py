@@ -129,6 +129,11 @@ def test_audit_attributes_the_account():
     rows = {r["account"]: r for r in report["rows"]}
     assert rows["dev-7"]["verdict"] == "watermarked"
     assert report["tied"] == [] and report["separations"][0]["separated"]
+    assert not report["unlisted_source"] and report["codeword"][0]["account"] == "dev-7"
+    assert report["codeword"][0]["consistent"]
+    tests = audit.codeword_tests()
+    assert [t["account"] for t in tests] == accounts
+    assert tests[7] == report["codeword"][0]
     # Coded accounts share a class at 1 position in 16, so an innocent account may reach
     # significance through the classes it shares with dev-7; it is then explained by dev-7.
     # Being flagged beyond that has probability <= 1e-6 per account.
