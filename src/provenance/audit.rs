@@ -178,8 +178,8 @@ pub struct AuditReport {
     /// strongest target, is significant too (Bonferroni over the other targets): signs of a
     /// second source, not explained by the strongest.
     pub additional: Vec<String>,
-    /// Codeword tests of the strongest significant coded account and of the tied and
-    /// additional ones (at most [`CODEWORD_TESTS`]), strongest first.
+    /// Codeword tests of the strongest significant target (first, when it is a coded account),
+    /// then of the tied and the additional coded accounts; at most [`CODEWORD_TESTS`].
     pub codeword: Vec<CodewordTest>,
     /// The strongest significant target is a coded account separated from every listed
     /// target, yet its evidence does not follow its codeword: the watermark may come from an

@@ -81,8 +81,16 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         return Err(provmark::Error::param("key", "give at least one key file").into());
     };
     let tok = provmark_text::load(&key.tokenizer)?;
-    // Checks that the keys can form a rotation (one tokenizer, no repeats).
-    let rotation = Rotation::new(&keys, tok.vocab_size(), DetectorConfig::default())?;
+    // Several keys must form a rotation (one tokenizer, no repeats).
+    let rotation = if keys.len() > 1 {
+        Some(Rotation::new(
+            &keys,
+            tok.vocab_size(),
+            DetectorConfig::default(),
+        )?)
+    } else {
+        None
+    };
     let schemes: Vec<_> = keys.iter().map(|k| k.scheme()).collect();
     let lm = model::load(&a.model, tok.as_ref(), a.ignore_eos)?;
     let style = PromptStyle {
@@ -113,11 +121,7 @@ pub fn run(a: GenerateArgs) -> CliResult<ExitCode> {
         let prompt = provmark_text::normalize::normalize(prompt, key.normalization);
         let mut ids = lm.prompt_ids(tok.as_ref(), &prompt, &style)?;
         // One key per request; a single key draws nothing, so seeded runs stay as they were.
-        let pick = if rotation.len() > 1 {
-            rotation.choose(rng.random())
-        } else {
-            0
-        };
+        let pick = rotation.as_ref().map_or(0, |r| r.choose(rng.random()));
         let watermark = schemes
             .get(pick)
             .filter(|_| !a.no_watermark)
