@@ -430,11 +430,15 @@ pub struct ChoiceTail {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] when a table is empty, `max_bins` is 0, or the tables hold so
-/// many configurations that a probability would underflow (`Σ ln len_j > 700`).
+/// [`Error::InvalidParameter`] when a table is empty, `max_bins` is 0 or the convolution would
+/// need more than 2^26 bins, or the tables hold so many configurations that a probability
+/// would underflow (`Σ ln len_j > 700`).
 pub fn choice_sum_sf_ln(choices: &[&[u64]], t: u64, max_bins: usize) -> Result<ChoiceTail> {
     Ok(ChoiceSum::new(choices, max_bins)?.sf_ln(t))
 }
+
+/// The most bins [`ChoiceSum`] allocates (two arrays of `f64`, 1 GiB in all).
+const MAX_CHOICE_BINS: usize = 1 << 26;
 
 /// The distribution of a sum of independent uniform choices, convolved once and then read at
 /// any threshold in `O(1)` ([`choice_sum_sf_ln`] describes the method and its rounding).
@@ -501,6 +505,12 @@ impl ChoiceSum {
             .map(|r| r.iter().copied().max().unwrap_or(0))
             .fold(0usize, usize::saturating_add)
             .saturating_add(1);
+        if size > MAX_CHOICE_BINS {
+            return Err(Error::param(
+                "max_bins",
+                "the convolution would need more than 2^26 bins",
+            ));
+        }
         let (mut pmf, mut next) = (vec![0.0f64; size], vec![0.0f64; size]);
         if let Some(p) = pmf.first_mut() {
             *p = 1.0;

@@ -115,6 +115,7 @@ fn choice_sum_tail_matches_exact_counts() {
     // Bad input is an error, not a panic.
     assert!(choice_sum_sf_ln(&[&[]], 1, 16).is_err());
     assert!(choice_sum_sf_ln(&[&[1, 2]], 1, 0).is_err());
+    assert!(choice_sum_sf_ln(&[&[0, u64::MAX]], 1, usize::MAX).is_err());
     let many = vec![[0u64, 1].as_slice(); 1100];
     assert!(choice_sum_sf_ln(&many, 1, 16).is_err());
 }
