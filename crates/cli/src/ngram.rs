@@ -84,6 +84,17 @@ struct Level {
     succ_p: Vec<f32>,
 }
 
+impl Level {
+    /// The tokens seen after `node`'s context and their discounted probabilities.
+    fn successors(&self, node: &Node) -> (&[u32], &[f32]) {
+        let (s, e) = (node.start as usize, (node.start + node.len) as usize);
+        (
+            self.succ_tok.get(s..e).unwrap_or_default(),
+            self.succ_p.get(s..e).unwrap_or_default(),
+        )
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Node {
     start: u32,
@@ -269,9 +280,7 @@ impl NgramLm {
             let mut token = None;
             for ((node, w), level) in nodes.iter().zip(&self.levels) {
                 let Some(node) = node else { continue };
-                let (s, e) = (node.start as usize, (node.start + node.len) as usize);
-                let toks = level.succ_tok.get(s..e).unwrap_or_default();
-                let ps = level.succ_p.get(s..e).unwrap_or_default();
+                let (toks, ps) = level.successors(node);
                 for (&t, &p) in toks.iter().zip(ps) {
                     let m = w * f64::from(p);
                     if u < m {
@@ -579,9 +588,7 @@ impl LanguageModel for NgramLm {
         }
         for ((node, w), level) in nodes.iter().zip(&self.levels) {
             let Some(node) = node else { continue };
-            let (s, e) = (node.start as usize, (node.start + node.len) as usize);
-            let toks = level.succ_tok.get(s..e).unwrap_or_default();
-            let ps = level.succ_p.get(s..e).unwrap_or_default();
+            let (toks, ps) = level.successors(node);
             for (&t, &p) in toks.iter().zip(ps) {
                 if let Some(o) = out.get_mut(t as usize) {
                     // Log-add this order's term to what the token already has.
