@@ -1,6 +1,7 @@
 //! One decoding step of the reference model in candle, with and without the watermark: what
-//! provmark adds to a real engine's step. Needs the model (scripts/fetch-model.sh); without
-//! it the benchmarks are skipped, saying so.
+//! provmark adds to a real engine's step; and the plain step with the weights as stored
+//! (Q4_1, candle's scalar kernel), what [`Llama::load`]'s Q8_0 requantization saves. Needs the
+//! model (scripts/fetch-model.sh); without it the benchmarks are skipped, saying so.
 //!
 //! `cargo bench -p provmark-candle --bench decode` (set `CANDLE_NUM_THREADS`, one thread is the
 //! steady figure on a busy 2-core machine).
@@ -21,7 +22,11 @@ fn steps(c: &mut Criterion) {
         eprintln!("skipped: the reference model is not fetched (scripts/fetch-model.sh)");
         return;
     };
-    let (Ok(lm), Ok(tok)) = (Llama::load(&path), provmark_text::gguf::load(&path)) else {
+    let (Ok(lm), Ok(stored), Ok(tok)) = (
+        Llama::load(&path),
+        Llama::load_as_stored(&path),
+        provmark_text::gguf::load(&path),
+    ) else {
         eprintln!("skipped: the reference model does not load");
         return;
     };
@@ -36,11 +41,16 @@ fn steps(c: &mut Criterion) {
         top_k: 0,
         top_p: 0.95,
     };
-    for (name, wm) in [("plain", None), ("watermarked", Some(&kgw))] {
+    let runs = [
+        ("smollm2/plain", &lm, None),
+        ("smollm2/watermarked", &lm, Some(&kgw)),
+        ("smollm2-as-stored/plain", &stored, None),
+    ];
+    for (name, lm, wm) in runs {
         let Ok(mut sampler) = Sampler::new(config) else {
             return;
         };
-        g.bench_function(format!("smollm2/{name}"), |b| {
+        g.bench_function(name, |b| {
             let mut logits = vec![0.0f32; lm.vocab_size()];
             let mut history = prompt.clone();
             let mut u = 0.0f64;

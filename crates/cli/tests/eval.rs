@@ -87,13 +87,20 @@ fn corpus_text(seed: u64, sentences: usize) -> String {
     out
 }
 
+/// Writes the synthetic corpus into a directory of its own per call: tests run in parallel
+/// threads of one process, and a shared directory let one test read a file another was
+/// rewriting (CI saw three documents instead of four).
 fn docs() -> Vec<Document> {
-    let dir = std::env::temp_dir().join(format!("provmark-evalcorpus-{}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("provmark-evalcorpus-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for i in 0..4 {
         std::fs::write(dir.join(format!("doc{i}.txt")), corpus_text(i, 1500)).unwrap();
     }
-    let c = Corpus::read(&[dir]).unwrap();
+    let c = Corpus::read(std::slice::from_ref(&dir)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(c.documents.len(), 4);
     c.documents
 }
