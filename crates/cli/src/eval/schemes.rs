@@ -61,7 +61,7 @@ impl SchemesConfig {
     /// A CI-sized comparison.
     pub fn quick(threads: usize) -> Self {
         SchemesConfig {
-            samples: 24,
+            samples: 10,
             human_keys: 5,
             ..Self::full(threads)
         }
