@@ -69,6 +69,10 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Mutex;
 
+/// How [`Llama::load`] turns a file into weights, for caches of generated text to key on
+/// beside the file's content: another candle version or requantization gives other logits.
+pub const LOADER: &str = "candle-core 0.11.1; Q4_1, Q5_0, Q5_1, Q8_1 requantized to Q8_0";
+
 /// Prompt tokens fed to the model per forward pass (bounds the attention matrix of long
 /// prompts; the result does not depend on it).
 const PREFILL_CHUNK: usize = 256;

@@ -482,7 +482,7 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
     for line in text.lines().filter(|l| !l.trim().is_empty()).take(limit) {
         prompts.push(lm.prompt_ids(tok.as_ref(), line, &PromptStyle::default())?);
     }
-    // The model's identity for the cache: the file's content.
+    // The model's identity for the cache: the file's content…
     let mut h = Sha256::new();
     let mut f = std::fs::File::open(&path).map_err(|e| provmark::Error::io(&path, e))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -493,6 +493,8 @@ fn real_model(a: &EvalArgs, spec: &str, t0: Instant) -> CliResult<ExitCode> {
         }
         h.update(buf.get(..n).unwrap_or_default());
     }
+    // And how candle loads it (the same file gives other logits under another loader).
+    h.update(provmark_candle::LOADER.as_bytes());
     let model_id = provmark::key::to_hex(&h.finalize());
     // Human text for false positives: the --corpus books, and the Rust documentation's prose
     // and code (installed with the toolchain).

@@ -61,7 +61,7 @@ impl SchemesConfig {
     /// A CI-sized comparison.
     pub fn quick(threads: usize) -> Self {
         SchemesConfig {
-            samples: 10,
+            samples: 5,
             human_keys: 5,
             ..Self::full(threads)
         }
