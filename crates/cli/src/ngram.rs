@@ -380,10 +380,9 @@ impl NgramLm {
             let (Some(node), Some(level)) = (node, self.levels.get(n)) else {
                 continue;
             };
-            let (s, e) = (node.start as usize, (node.start + node.len) as usize);
-            let toks = level.succ_tok.get(s..e).unwrap_or_default();
+            let (toks, ps) = level.successors(node);
             if let Ok(i) = toks.binary_search(&token) {
-                p += w * f64::from(level.succ_p.get(s + i).copied().unwrap_or(0.0));
+                p += w * f64::from(ps.get(i).copied().unwrap_or(0.0));
             }
         }
         Ok(p)
